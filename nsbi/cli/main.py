@@ -1,0 +1,160 @@
+"""``nsbi`` commands. Each one parses options, calls library functions, prints, and exits.
+
+Exit codes: 0 success; 1 a failure while running (e.g. a fit that cannot be set up);
+2 bad input (an invalid workspace, a bad option).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from nsbi import __version__
+from nsbi.exceptions import InvalidWorkspace, NSBIError
+
+__all__ = ["cli"]
+
+
+def _fail(error: NSBIError) -> None:
+    if isinstance(error, InvalidWorkspace):
+        where = f"{error.source}: " if error.source else ""
+        for problem in error.problems:
+            click.echo(f"{where}{problem}", err=True)
+        sys.exit(2)
+    click.echo(f"error: {error}", err=True)
+    sys.exit(1)
+
+
+def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
+    fixed = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            fixed[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}; expected NAME=VALUE, e.g. --fix lumi=1.0",
+                                     param_hint="--fix") from None
+    return fixed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nsbi")
+def cli() -> None:
+    """nsbi: neural simulation-based inference beside pyhf binned models."""
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+def validate(workspace: Path) -> None:
+    """Check WORKSPACE against the nsbi schema and its rules.
+
+    Prints 'valid' and exits 0, or prints one line per problem (file, JSON path, value, what
+    was expected) and exits 2.
+    """
+    from nsbi.workspace import load
+
+    try:
+        _, warnings = load(workspace)
+    except InvalidWorkspace as error:
+        _fail(error)
+    for warning in warnings:
+        click.echo(f"warning: {workspace}: {warning}", err=True)
+    click.echo("valid")
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measurement", default=None, help="Measurement to use (default: the first).")
+@click.option("--asimov", is_flag=True, help="Fit the Asimov dataset instead of the observed data.")
+@click.option("--asimov-poi", type=float, default=None,
+              help="POI value of the Asimov dataset (default: the POI's init). Implies --asimov.")
+@click.option("--fix", "fix", multiple=True, metavar="NAME=VALUE",
+              help="Hold a parameter fixed (repeatable).")
+@click.option("--minos", is_flag=True, help="MINOS intervals for every free parameter.")
+@click.option("--minos-parameter", multiple=True, metavar="NAME",
+              help="MINOS only for these parameters (repeatable; implies --minos).")
+@click.option("--scan", "scan_parameter", default=None, metavar="PARAMETER",
+              help="Profile-likelihood scan of PARAMETER (usually the POI).")
+@click.option("--points", type=click.IntRange(min=2), default=21, show_default=True,
+              help="Points of the scan.")
+@click.option("--range", "scan_range", type=float, nargs=2, default=None, metavar="LO HI",
+              help="Range of the scan (default: the parameter's bounds).")
+@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="MIGRAD tolerance (default 0.01).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the result as JSON (atomically).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write figures (PNG and PDF) into this folder.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def fit(workspace, measurement, asimov, asimov_poi, fix, minos, minos_parameter, scan_parameter,
+        points, scan_range, tolerance, output, plot_dir, quiet) -> None:
+    """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, HESSE,
+    optionally MINOS), optionally with a profile-likelihood scan."""
+    from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, scan
+    from nsbi.infer import fit as mle_fit
+    from nsbi.model import Model
+    from nsbi.workspace import Workspace
+
+    fixed = _parse_fix(fix)
+    tolerance = tolerance or DEFAULT_TOLERANCE
+    try:
+        ws = Workspace.load(workspace)
+        for warning in ws.warnings:
+            click.echo(f"warning: {workspace}: {warning}", err=True)
+        model = Model.from_workspace(ws, measurement)
+        if asimov or asimov_poi is not None:
+            poi = model.parameters.poi
+            values = dict(fixed)
+            if asimov_poi is not None:
+                values[poi] = asimov_poi
+            model = asimov_model(model, values)
+        minos_arg = list(minos_parameter) if minos_parameter else bool(minos)
+        result = mle_fit(model, fix=fixed, minos=minos_arg, tolerance=tolerance)
+        profile = None
+        if scan_parameter is not None:
+            index = model.parameters.index(scan_parameter)
+            lo, hi = scan_range if scan_range else model.parameters.bounds[index]
+            profile = scan(model, scan_parameter, np.linspace(lo, hi, points), fix=fixed,
+                           best_fit=result, tolerance=tolerance)
+    except NSBIError as error:
+        _fail(error)
+
+    if not quiet:
+        click.echo(str(result))
+        if not result.valid:
+            click.echo("WARNING: the fit did not converge (see EDM and validity above)", err=True)
+        if profile is not None:
+            click.echo(f"\nprofile scan of {profile.parameter}:")
+            for v, t, f in zip(profile.values, profile.t, profile.fits, strict=True):
+                click.echo(f"  {v:>10.4g}  t = {t:10.4f}{'' if f.valid else '  (fit not valid)'}")
+            lo, hi = profile.interval(1.0)
+            click.echo(f"  68.3% CL interval (t < 1): [{lo:.4g}, {hi:.4g}]")
+    document = result.to_dict()
+    if profile is not None:
+        document["scan"] = {"parameter": profile.parameter, "values": profile.values.tolist(),
+                            "t": profile.t.tolist()}
+    if output is not None:
+        from nsbi.io import write_json
+
+        write_json(output, document)
+        if not quiet:
+            click.echo(f"wrote {output}")
+    if plot_dir is not None and profile is not None:
+        from nsbi.plot import plot_scan, save_figure
+
+        label = "Asimov" if (asimov or asimov_poi is not None) else "observed"
+        figure = plot_scan([(label, profile.values, profile.t)], parameter=profile.parameter)
+        paths = save_figure(figure, plot_dir, f"scan_{profile.parameter}")
+        if not quiet:
+            click.echo("wrote " + ", ".join(map(str, paths)))
+    elif plot_dir is not None and not quiet:
+        click.echo("note: --plot draws the profile scan; add --scan POI to get a figure", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

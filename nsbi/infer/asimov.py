@@ -1,0 +1,37 @@
+r"""Asimov datasets: the data equal to their expectation at chosen parameters.
+
+For binned channels the Asimov counts are :math:`n_b = \nu_b(\theta_A)` and the auxiliary data
+are their values at :math:`\theta_A` (pyhf's ``expected_data``); a fit to them returns
+:math:`\theta_A` exactly, and the curvature there is the expected (Fisher) information.
+"""
+
+from __future__ import annotations
+
+from nsbi.model import Model
+
+__all__ = ["asimov_model", "asimov_parameters"]
+
+
+def asimov_parameters(model: Model, values: dict[str, float] | None = None):
+    """The init vector with ``values`` substituted (e.g. ``{"mu": 1.0}``)."""
+    return model.parameter_vector(values)
+
+
+def asimov_model(model: Model, values: dict[str, float] | None = None) -> Model:
+    """The model bound to the Asimov data at the inits with ``values`` substituted.
+
+    Example:
+        >>> import pyhf
+        >>> from nsbi.workspace import Workspace
+        >>> from nsbi.infer import fit
+        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
+        >>> ws = Workspace({"channels": simple.spec["channels"],
+        ...                 "observations": [{"name": "singlechannel", "data": [70]}],
+        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        ...                 "version": "1.0.0"})
+        >>> asimov = asimov_model(Model.from_workspace(ws), {"mu": 0.5})
+        >>> round(fit(asimov).value("mu"), 6)
+        0.5
+    """
+    pars = asimov_parameters(model, values)
+    return model.with_binned_data(model.expected_data(pars))

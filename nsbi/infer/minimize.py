@@ -1,0 +1,280 @@
+r"""Minimisation of a model's NLL with iminuit, using exact derivatives from torch autograd.
+
+MIGRAD receives the exact gradient :math:`\partial(-\ln L)/\partial\theta`; HESSE receives the
+exact Hessian, so the covariance :math:`V = H^{-1}` of the free parameters carries no
+finite-difference error. ``errordef`` is 0.5 because the objective is :math:`-\ln L` (a change of
+0.5 in :math:`-\ln L` is one standard deviation). MINOS intervals, when asked for, are the
+points where the profiled :math:`-\ln L` rises by 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import iminuit
+import numpy as np
+import torch
+
+from nsbi.exceptions import FitError
+from nsbi.model import Model, pyhf_torch_backend
+
+__all__ = ["FitResult", "minimize", "DEFAULT_TOLERANCE"]
+
+#: MIGRAD tolerance: it stops when the estimated distance to the minimum is below
+#: 0.002 * tolerance * errordef. 0.01 (10x tighter than iminuit's default) costs a few calls with
+#: exact gradients and puts the minimum within about 1e-3 sigma of the truth.
+DEFAULT_TOLERANCE = 0.01
+
+
+@dataclass
+class FitResult:
+    """The outcome of one minimisation, with its health as iminuit reports it.
+
+    Attributes:
+        names: parameter names (``name[i]`` for multi-component parameters).
+        values, errors: best-fit values and HESSE uncertainties (0 for fixed parameters).
+        minos: ``{name: (lo, hi)}`` signed MINOS errors for the parameters asked for.
+        nll: :math:`-\\ln L` at the minimum.
+        valid: MIGRAD's verdict (EDM below goal, no call limit, positive-definite Hessian).
+        edm: estimated distance to minimum.
+        accurate_covariance: whether the covariance is accurate (not forced positive).
+        covariance: full covariance matrix (rows and columns of fixed parameters are 0).
+        fixed: which parameters were fixed.
+        poi: the POI's name.
+        nfcn, ngrad: function and gradient calls.
+    """
+
+    names: list[str]
+    values: np.ndarray
+    errors: np.ndarray
+    nll: float
+    valid: bool
+    edm: float
+    accurate_covariance: bool
+    covariance: np.ndarray
+    fixed: list[bool]
+    poi: str | None
+    minos: dict[str, tuple[float, float]] = field(default_factory=dict)
+    nfcn: int = 0
+    ngrad: int = 0
+
+    def value(self, name: str) -> float:
+        return float(self.values[self.names.index(name)])
+
+    def error(self, name: str) -> float:
+        return float(self.errors[self.names.index(name)])
+
+    @property
+    def correlation(self) -> np.ndarray:
+        """Correlation matrix (0 on rows and columns of fixed parameters)."""
+        sigma = np.sqrt(np.diag(self.covariance))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = self.covariance / np.outer(sigma, sigma)
+        return np.nan_to_num(corr)
+
+    def to_dict(self) -> dict:
+        """The JSON shape of ``nsbi fit --output``."""
+        return {
+            "poi": self.poi,
+            "parameter_order": list(self.names),
+            "parameters": {
+                name: {
+                    "value": float(v),
+                    "error": float(e),
+                    "minos": list(self.minos[name]) if name in self.minos else None,
+                }
+                for name, v, e in zip(self.names, self.values, self.errors, strict=True)
+            },
+            "nll": float(self.nll),
+            "valid": bool(self.valid),
+            "edm": float(self.edm),
+            "accurate_covariance": bool(self.accurate_covariance),
+            "covariance": self.covariance.tolist(),
+        }
+
+    def __str__(self) -> str:
+        width = max(len(n) for n in self.names) + 2
+        lines = [f"{'parameter':<{width}}{'value':>12}{'error':>12}   minos"]
+        for name, v, e, fixed in zip(self.names, self.values, self.errors, self.fixed, strict=True):
+            minos = ""
+            if name in self.minos:
+                lo, hi = self.minos[name]
+                minos = f"{lo:+.4g} / {hi:+.4g}"
+            elif fixed:
+                minos = "(fixed)"
+            mark = " *" if name == self.poi else ""
+            lines.append(f"{name + mark:<{width}}{v:>12.6g}{e:>12.4g}   {minos}")
+        lines.append(
+            f"NLL = {self.nll:.6f}   valid = {self.valid}   EDM = {self.edm:.3g}   "
+            f"accurate covariance = {self.accurate_covariance}   calls = {self.nfcn}"
+        )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{n}{' (POI)' if n == self.poi else ''}</td><td>{v:.6g}</td><td>{e:.4g}</td>"
+            f"<td>{'%+.4g / %+.4g' % self.minos[n] if n in self.minos else ''}</td></tr>"
+            for n, v, e in zip(self.names, self.values, self.errors, strict=True)
+        )
+        health = "valid" if self.valid else "<b style='color:red'>NOT valid</b>"
+        return (
+            f"<p>NLL = {self.nll:.6f}, {health}, EDM = {self.edm:.3g}, accurate covariance = "
+            f"{self.accurate_covariance}</p><table><tr><th>parameter</th><th>value</th>"
+            f"<th>error</th><th>MINOS</th></tr>{rows}</table>"
+        )
+
+
+class _Objective:
+    """NLL, gradient and Hessian of a model as numpy callables for iminuit.
+
+    iminuit asks for the value and the gradient at the same point, so the value computed
+    alongside a gradient is cached and reused.
+    """
+
+    def __init__(self, nll: Callable[[torch.Tensor], torch.Tensor]):
+        self.nll = nll
+        self._x: np.ndarray | None = None
+        self._value = 0.0
+        self._grad: np.ndarray | None = None
+
+    def value(self, x: Sequence[float]) -> float:
+        x = np.asarray(x, dtype=np.float64)
+        if self._x is not None and np.array_equal(x, self._x):
+            return self._value
+        with torch.no_grad():
+            return float(self.nll(torch.from_numpy(x.copy())))
+
+    def grad(self, x: Sequence[float]) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self._x is not None and np.array_equal(x, self._x):
+            return self._grad
+        pars = torch.from_numpy(x.copy()).requires_grad_(True)
+        value = self.nll(pars)
+        (grad,) = torch.autograd.grad(value, pars)
+        self._x, self._value, self._grad = x.copy(), float(value.detach()), grad.numpy()
+        return self._grad
+
+    def hessian(self, x: Sequence[float]) -> np.ndarray:
+        pars = torch.tensor(np.asarray(x, dtype=np.float64))
+        return torch.autograd.functional.hessian(self.nll, pars).numpy()
+
+
+def _newton_polish(objective: _Objective, x: np.ndarray, free: np.ndarray, bounds,
+                   iterations: int = 4) -> np.ndarray:
+    r"""Refine MIGRAD's minimum with Newton steps :math:`\delta = -H^{-1} g` on the free parameters.
+
+    MIGRAD stops once its EDM estimate is below the goal, which can leave a strongly correlated
+    minimum off by :math:`10^{-4}\sigma`. With the exact Hessian (evaluated once, then reused as a
+    chord method) each step gains several digits for the price of one gradient. A step is kept
+    only if it stays inside the bounds and does not raise the NLL.
+    """
+    if not free.any():
+        return x
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    hessian = objective.hessian(x)[np.ix_(free, free)]
+    try:
+        factor = np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return x
+    value = objective.value(x)
+    for _ in range(iterations):
+        gradient = objective.grad(x)[free]
+        step = np.linalg.solve(factor.T, np.linalg.solve(factor, gradient))
+        candidate = x.copy()
+        candidate[free] -= step
+        if np.any(candidate < lo) or np.any(candidate > hi):
+            break
+        new_value = objective.value(candidate)
+        if new_value > value + 1e-12 * max(1.0, abs(value)):
+            break
+        x, value = candidate, new_value
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    return x
+
+
+def minimize(
+    model: Model,
+    *,
+    init: Sequence[float] | None = None,
+    fix: dict[str, float] | None = None,
+    minos: bool | Sequence[str] = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    strategy: int = 1,
+    weights: torch.Tensor | None = None,
+) -> FitResult:
+    """Minimise ``model.nll`` with MIGRAD (exact gradient), then HESSE (exact Hessian) and,
+    if asked, MINOS.
+
+    Arguments:
+        model: the model (bound to its data).
+        init: starting values (default: the model's inits).
+        fix: ``{name: value}`` parameters to hold fixed, on top of those the measurement fixes.
+        minos: ``True`` for every free parameter, or a list of names.
+        tolerance: MIGRAD tolerance (see :data:`DEFAULT_TOLERANCE`).
+        strategy: Minuit strategy (0 fast, 1 default, 2 careful).
+        weights: per-event weights for unbinned channels (see :meth:`Model.nll`).
+    """
+    space = model.parameters
+    start = np.array(space.init if init is None else init, dtype=np.float64)
+    fixed = list(space.fixed)
+    for name, value in (fix or {}).items():
+        index = space.index(name)
+        lo, hi = space.bounds[index]
+        if not lo <= value <= hi:
+            raise FitError(f"cannot fix {name} to {value}: outside its bounds [{lo}, {hi}]")
+        start[index] = value
+        fixed[index] = True
+
+    objective = _Objective(lambda p: model.nll(p, weights))
+    with pyhf_torch_backend():
+        minuit = iminuit.Minuit(
+            objective.value, start, grad=objective.grad, hessian=objective.hessian, name=space.names
+        )
+        minuit.errordef = iminuit.Minuit.LIKELIHOOD
+        minuit.limits = space.bounds
+        minuit.fixed = fixed
+        minuit.strategy = strategy
+        minuit.tol = tolerance
+        minuit.migrad()
+        migrad_valid = bool(minuit.valid)
+        if migrad_valid:
+            free = np.array([not f for f in fixed])
+            polished = _newton_polish(objective, np.array(minuit.values), free, space.bounds)
+            minuit.values = polished
+            minuit.hesse()
+        minos_errors: dict[str, tuple[float, float]] = {}
+        if minos and minuit.valid:
+            names = [n for n, f in zip(space.names, fixed, strict=True) if not f]
+            if not isinstance(minos, bool):
+                for name in minos:
+                    if fixed[space.index(name)]:
+                        raise FitError(f"MINOS asked for {name!r}, but it is fixed")
+                names = list(minos)
+            minuit.minos(*names)
+            for name in names:
+                error = minuit.merrors[name]
+                minos_errors[name] = (float(error.lower), float(error.upper))
+
+    fmin = minuit.fmin
+    errors = np.array([0.0 if f else e for e, f in zip(minuit.errors, fixed, strict=True)])
+    covariance = (
+        np.array(minuit.covariance) if minuit.covariance is not None else np.diag(errors**2)
+    )
+    return FitResult(
+        names=list(space.names),
+        values=np.array(minuit.values),
+        errors=errors,
+        nll=float(minuit.fval),
+        valid=migrad_valid and bool(minuit.valid),
+        edm=float(fmin.edm),
+        accurate_covariance=bool(fmin.has_accurate_covar),
+        covariance=covariance,
+        fixed=fixed,
+        poi=space.poi,
+        minos=minos_errors,
+        nfcn=int(minuit.nfcn),
+        ngrad=int(minuit.ngrad),
+    )

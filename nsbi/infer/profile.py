@@ -1,0 +1,113 @@
+r"""Profile-likelihood scans.
+
+.. math::
+
+    t(\mu) = -2 \ln \frac{L(\mu, \hat{\hat\theta}(\mu))}{L(\hat\mu, \hat\theta)}
+           = 2 \left[\mathrm{NLL}(\mu, \hat{\hat\theta}(\mu)) - \mathrm{NLL}(\hat\mu, \hat\theta)\right]
+
+Each conditional fit starts from the previous point's profiled values (points are visited
+outward from the best fit), which keeps the minimiser on the same valley and saves calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nsbi.exceptions import FitError
+from nsbi.infer.minimize import DEFAULT_TOLERANCE, FitResult, minimize
+from nsbi.model import Model
+
+__all__ = ["ProfileScan", "scan"]
+
+
+@dataclass
+class ProfileScan:
+    """A profile-likelihood scan of one parameter.
+
+    Attributes:
+        parameter: the scanned parameter.
+        values: the scanned values, ascending.
+        t: :math:`2\\,\\Delta\\mathrm{NLL}` at each value (0 at the best fit).
+        best_fit: the unconditional fit.
+        fits: the conditional fit at each value (their ``valid`` flags tell the health).
+    """
+
+    parameter: str
+    values: np.ndarray
+    t: np.ndarray
+    best_fit: FitResult
+    fits: list[FitResult]
+
+    @property
+    def valid(self) -> bool:
+        return self.best_fit.valid and all(f.valid for f in self.fits)
+
+    def to_dict(self) -> dict:
+        return {"parameter": self.parameter, "values": self.values.tolist(), "t": self.t.tolist()}
+
+    def interval(self, level: float = 1.0) -> tuple[float, float]:
+        """Where ``t`` crosses ``level`` (1: 68.3% CL, 3.84: 95% CL in the Wilks limit), by linear
+        interpolation between scan points; ``nan`` where the scan does not cross."""
+        t, v = self.t, self.values
+        best = int(np.argmin(t))
+        lo = hi = float("nan")
+        for i in range(best, 0, -1):
+            if t[i - 1] >= level > t[i] or t[i - 1] > level >= t[i]:
+                lo = float(np.interp(level, [t[i], t[i - 1]], [v[i], v[i - 1]]))
+                break
+        for i in range(best, len(t) - 1):
+            if t[i + 1] >= level > t[i] or t[i + 1] > level >= t[i]:
+                hi = float(np.interp(level, [t[i], t[i + 1]], [v[i], v[i + 1]]))
+                break
+        return lo, hi
+
+
+def scan(
+    model: Model,
+    parameter: str | None = None,
+    values: Sequence[float] | None = None,
+    *,
+    fix: dict[str, float] | None = None,
+    best_fit: FitResult | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> ProfileScan:
+    """Profile ``parameter`` (the POI by default) over ``values``.
+
+    Arguments:
+        model: the model with its data.
+        parameter: parameter to scan (default: the POI).
+        values: points of the scan (default: 21 points over the parameter's bounds).
+        fix: other parameters held fixed throughout.
+        best_fit: an unconditional fit to reuse (else one is made).
+    """
+    space = model.parameters
+    parameter = parameter or space.poi
+    if parameter is None:
+        raise FitError("no parameter to scan: the model has no POI; pass parameter=...")
+    index = space.index(parameter)
+    if values is None:
+        values = np.linspace(*space.bounds[index], 21)
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    lo, hi = space.bounds[index]
+    if values[0] < lo or values[-1] > hi:
+        raise FitError(f"scan range [{values[0]}, {values[-1]}] of {parameter} leaves its bounds "
+                       f"[{lo}, {hi}]; change the range or the bounds in the measurement")
+    if best_fit is None:
+        best_fit = minimize(model, fix=fix, tolerance=tolerance)
+    start = int(np.searchsorted(values, best_fit.values[index]))
+    order = list(range(start, len(values))) + list(range(start - 1, -1, -1))
+    fits: list[FitResult | None] = [None] * len(values)
+    previous = best_fit.values
+    for k, i in enumerate(order):
+        if k > 0 and i == start - 1:
+            previous = best_fit.values  # the downward branch starts again from the best fit
+        result = minimize(model, init=previous, fix={**(fix or {}), parameter: float(values[i])},
+                          tolerance=tolerance)
+        fits[i] = result
+        previous = result.values
+    nll = np.array([f.nll for f in fits])
+    t = 2.0 * (nll - best_fit.nll)
+    return ProfileScan(parameter, values, t, best_fit, fits)

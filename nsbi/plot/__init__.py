@@ -1,0 +1,6 @@
+"""Figures in mplhep style: every result nsbi makes can be drawn here and saved as PNG and PDF."""
+
+from nsbi.plot.scan import plot_scan
+from nsbi.plot.style import save_figure, set_style
+
+__all__ = ["plot_scan", "save_figure", "set_style"]

@@ -1,0 +1,117 @@
+"""The :class:`Workspace`: a validated workspace spec and the views the model layer needs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from nsbi.exceptions import InvalidWorkspace, Problem
+from nsbi.workspace.validation import is_unbinned, load, validate
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """A validated nsbi workspace: pyhf binned channels and nsbi unbinned channels.
+
+    Arguments:
+        spec: the workspace dict (pyhf's layout; unbinned channels carry ``"type": "unbinned"``).
+        path: the file it came from; relative ntuple and model paths resolve against its folder.
+
+    Raises :class:`~nsbi.exceptions.InvalidWorkspace` listing every problem.
+
+    Example:
+        >>> import pyhf
+        >>> simple = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])
+        >>> ws = Workspace({"channels": simple.spec["channels"],
+        ...                 "observations": [{"name": "singlechannel", "data": [52]}],
+        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        ...                 "version": "1.0.0"})
+        >>> ws.channel_names, ws.measurement_names
+        (['singlechannel'], ['m'])
+    """
+
+    def __init__(self, spec: dict, path: str | Path | None = None, warnings: list | None = None):
+        self.path = Path(path).resolve() if path is not None else None
+        if warnings is None:
+            problems, warnings = validate(spec, base_dir=self.base_dir)
+            if problems:
+                raise InvalidWorkspace(problems, str(path) if path else None)
+        self.spec = spec
+        self.warnings: list[Problem] = list(warnings)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Workspace:
+        """Read and validate a workspace JSON file."""
+        spec, warnings = load(path)
+        return cls(spec, path=path, warnings=warnings)
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative paths in the workspace refer to."""
+        return self.path.parent if self.path is not None else None
+
+    @property
+    def channel_names(self) -> list[str]:
+        return [channel["name"] for channel in self.spec["channels"]]
+
+    @property
+    def measurement_names(self) -> list[str]:
+        return [m["name"] for m in self.spec["measurements"]]
+
+    def measurement(self, name: str | None = None) -> dict:
+        """The measurement called ``name`` (the first one if ``None``)."""
+        measurements = self.spec["measurements"]
+        if name is None:
+            return measurements[0]
+        for measurement in measurements:
+            if measurement["name"] == name:
+                return measurement
+        raise InvalidWorkspace(
+            [Problem("measurements", f"no measurement named {name!r}; available: "
+                     + ", ".join(self.measurement_names))],
+            str(self.path) if self.path else None,
+        )
+
+    def binned_channels(self) -> list[dict]:
+        return [c for c in self.spec["channels"] if not is_unbinned(c)]
+
+    def unbinned_channels(self) -> list[dict]:
+        return [c for c in self.spec["channels"] if is_unbinned(c)]
+
+    def binned_parameter_names(self) -> set[str]:
+        """Names of the parameters that the binned channels' modifiers declare."""
+        return {
+            modifier["name"]
+            for channel in self.binned_channels()
+            for sample in channel["samples"]
+            for modifier in sample["modifiers"]
+        }
+
+    def binned_spec(self) -> dict | None:
+        """A pure pyhf workspace spec of the binned channels (``None`` if there are none).
+
+        nsbi-only keys (the measurement's ``interpolation``) are removed and measurement
+        parameters that only unbinned channels use are left out, so pyhf sees a valid
+        pyhf 1.0.0 workspace.
+        """
+        channels = self.binned_channels()
+        if not channels:
+            return None
+        names = {c["name"] for c in channels}
+        used = self.binned_parameter_names()
+        measurements = []
+        for measurement in self.spec["measurements"]:
+            config = {
+                "poi": measurement["config"]["poi"],
+                "parameters": [
+                    copy.deepcopy(p) for p in measurement["config"]["parameters"] if p["name"] in used
+                ],
+            }
+            measurements.append({"name": measurement["name"], "config": config})
+        return {
+            "channels": copy.deepcopy(channels),
+            "observations": [copy.deepcopy(o) for o in self.spec["observations"] if o["name"] in names],
+            "measurements": measurements,
+            "version": self.spec["version"],
+        }
