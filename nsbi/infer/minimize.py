@@ -167,7 +167,8 @@ def _newton_polish(objective: _Objective, x: np.ndarray, free: np.ndarray, bound
     MIGRAD stops once its EDM estimate is below the goal, which can leave a strongly correlated
     minimum off by :math:`10^{-4}\sigma`. With the exact Hessian (evaluated once, then reused as a
     chord method) each step gains several digits for the price of one gradient. A step is kept
-    only if it stays inside the bounds and does not raise the NLL.
+    only if it does not raise the NLL; a step that would leave the bounds is clipped to them
+    (MIGRAD's bound transform converges slowly onto a minimum that sits on a bound).
     """
     if not free.any():
         return x
@@ -184,8 +185,7 @@ def _newton_polish(objective: _Objective, x: np.ndarray, free: np.ndarray, bound
         step = np.linalg.solve(factor.T, np.linalg.solve(factor, gradient))
         candidate = x.copy()
         candidate[free] -= step
-        if np.any(candidate < lo) or np.any(candidate > hi):
-            break
+        candidate = np.clip(candidate, lo, hi)
         new_value = objective.value(candidate)
         if new_value > value + 1e-12 * max(1.0, abs(value)):
             break
@@ -204,6 +204,7 @@ def minimize(
     tolerance: float = DEFAULT_TOLERANCE,
     strategy: int = 1,
     weights: torch.Tensor | None = None,
+    errors: bool = True,
 ) -> FitResult:
     """Minimise ``model.nll`` with MIGRAD (exact gradient), then HESSE (exact Hessian) and,
     if asked, MINOS.
@@ -216,6 +217,9 @@ def minimize(
         tolerance: MIGRAD tolerance (see :data:`DEFAULT_TOLERANCE`).
         strategy: Minuit strategy (0 fast, 1 default, 2 careful).
         weights: per-event weights for unbinned channels (see :meth:`Model.nll`).
+        errors: polish the minimum with Newton steps and run HESSE. ``False`` skips both (the
+            NLL at the minimum is what profile scans need; its error is quadratic in the
+            position's, so MIGRAD alone is enough); the errors are then MIGRAD's estimates.
     """
     space = model.parameters
     start = np.array(space.init if init is None else init, dtype=np.float64)
@@ -240,13 +244,15 @@ def minimize(
         minuit.tol = tolerance
         minuit.migrad()
         migrad_valid = bool(minuit.valid)
-        if migrad_valid:
+        if migrad_valid and errors:
             free = np.array([not f for f in fixed])
             polished = _newton_polish(objective, np.array(minuit.values), free, space.bounds)
             minuit.values = polished
             minuit.hesse()
         minos_errors: dict[str, tuple[float, float]] = {}
         if minos and minuit.valid:
+            if not errors:
+                raise FitError("MINOS needs errors=True")
             names = [n for n, f in zip(space.names, fixed, strict=True) if not f]
             if not isinstance(minos, bool):
                 for name in minos:

@@ -105,7 +105,7 @@ def scan(
         if k > 0 and i == start - 1:
             previous = best_fit.values  # the downward branch starts again from the best fit
         result = minimize(model, init=previous, fix={**(fix or {}), parameter: float(values[i])},
-                          tolerance=tolerance)
+                          tolerance=tolerance, errors=False)
         fits[i] = result
         previous = result.values
     nll = np.array([f.nll for f in fits])
