@@ -37,8 +37,9 @@ def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
                 raise ValueError
             fixed[name.strip()] = float(value)
         except ValueError:
-            raise click.BadParameter(f"{item!r}; expected NAME=VALUE, e.g. --fix lumi=1.0",
-                                     param_hint="--fix") from None
+            raise click.BadParameter(
+                f"{item!r}; expected NAME=VALUE, e.g. --fix lumi=1.0", param_hint="--fix"
+            ) from None
     return fixed
 
 
@@ -71,28 +72,81 @@ def validate(workspace: Path) -> None:
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--measurement", default=None, help="Measurement to use (default: the first).")
 @click.option("--asimov", is_flag=True, help="Fit the Asimov dataset instead of the observed data.")
-@click.option("--asimov-poi", type=float, default=None,
-              help="POI value of the Asimov dataset (default: the POI's init). Implies --asimov.")
-@click.option("--fix", "fix", multiple=True, metavar="NAME=VALUE",
-              help="Hold a parameter fixed (repeatable).")
+@click.option(
+    "--asimov-poi",
+    type=float,
+    default=None,
+    help="POI value of the Asimov dataset (default: the POI's init). Implies --asimov.",
+)
+@click.option(
+    "--fix", "fix", multiple=True, metavar="NAME=VALUE", help="Hold a parameter fixed (repeatable)."
+)
 @click.option("--minos", is_flag=True, help="MINOS intervals for every free parameter.")
-@click.option("--minos-parameter", multiple=True, metavar="NAME",
-              help="MINOS only for these parameters (repeatable; implies --minos).")
-@click.option("--scan", "scan_parameter", default=None, metavar="PARAMETER",
-              help="Profile-likelihood scan of PARAMETER (usually the POI).")
-@click.option("--points", type=click.IntRange(min=2), default=21, show_default=True,
-              help="Points of the scan.")
-@click.option("--range", "scan_range", type=float, nargs=2, default=None, metavar="LO HI",
-              help="Range of the scan (default: the parameter's bounds).")
-@click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="MIGRAD tolerance (default 0.01).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the result as JSON (atomically).")
-@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Write figures (PNG and PDF) into this folder.")
+@click.option(
+    "--minos-parameter",
+    multiple=True,
+    metavar="NAME",
+    help="MINOS only for these parameters (repeatable; implies --minos).",
+)
+@click.option(
+    "--scan",
+    "scan_parameter",
+    default=None,
+    metavar="PARAMETER",
+    help="Profile-likelihood scan of PARAMETER (usually the POI).",
+)
+@click.option(
+    "--points",
+    type=click.IntRange(min=2),
+    default=21,
+    show_default=True,
+    help="Points of the scan.",
+)
+@click.option(
+    "--range",
+    "scan_range",
+    type=float,
+    nargs=2,
+    default=None,
+    metavar="LO HI",
+    help="Range of the scan (default: the parameter's bounds).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="MIGRAD tolerance (default 0.01).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the result as JSON (atomically).",
+)
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write figures (PNG and PDF) into this folder.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
-def fit(workspace, measurement, asimov, asimov_poi, fix, minos, minos_parameter, scan_parameter,
-        points, scan_range, tolerance, output, plot_dir, quiet) -> None:
+def fit(
+    workspace,
+    measurement,
+    asimov,
+    asimov_poi,
+    fix,
+    minos,
+    minos_parameter,
+    scan_parameter,
+    points,
+    scan_range,
+    tolerance,
+    output,
+    plot_dir,
+    quiet,
+) -> None:
     """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, HESSE,
     optionally MINOS), optionally with a profile-likelihood scan."""
     from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, scan
@@ -119,8 +173,14 @@ def fit(workspace, measurement, asimov, asimov_poi, fix, minos, minos_parameter,
         if scan_parameter is not None:
             index = model.parameters.index(scan_parameter)
             lo, hi = scan_range if scan_range else model.parameters.bounds[index]
-            profile = scan(model, scan_parameter, np.linspace(lo, hi, points), fix=fixed,
-                           best_fit=result, tolerance=tolerance)
+            profile = scan(
+                model,
+                scan_parameter,
+                np.linspace(lo, hi, points),
+                fix=fixed,
+                best_fit=result,
+                tolerance=tolerance,
+            )
     except NSBIError as error:
         _fail(error)
 
@@ -136,8 +196,11 @@ def fit(workspace, measurement, asimov, asimov_poi, fix, minos, minos_parameter,
             click.echo(f"  68.3% CL interval (t < 1): [{lo:.4g}, {hi:.4g}]")
     document = result.to_dict()
     if profile is not None:
-        document["scan"] = {"parameter": profile.parameter, "values": profile.values.tolist(),
-                            "t": profile.t.tolist()}
+        document["scan"] = {
+            "parameter": profile.parameter,
+            "values": profile.values.tolist(),
+            "t": profile.t.tolist(),
+        }
     if output is not None:
         from nsbi.io import write_json
 

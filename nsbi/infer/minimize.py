@@ -114,7 +114,7 @@ class FitResult:
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{n}{' (POI)' if n == self.poi else ''}</td><td>{v:.6g}</td><td>{e:.4g}</td>"
-            f"<td>{'%+.4g / %+.4g' % self.minos[n] if n in self.minos else ''}</td></tr>"
+            f"<td>{_minos_text(self.minos.get(n))}</td></tr>"
             for n, v, e in zip(self.names, self.values, self.errors, strict=True)
         )
         health = "valid" if self.valid else "<b style='color:red'>NOT valid</b>"
@@ -123,6 +123,10 @@ class FitResult:
             f"{self.accurate_covariance}</p><table><tr><th>parameter</th><th>value</th>"
             f"<th>error</th><th>MINOS</th></tr>{rows}</table>"
         )
+
+
+def _minos_text(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"{interval[0]:+.4g} / {interval[1]:+.4g}"
 
 
 class _Objective:
@@ -137,6 +141,10 @@ class _Objective:
         self._x: np.ndarray | None = None
         self._value = 0.0
         self._grad: np.ndarray | None = None
+        self._vectorize = True
+        self._hessian_x: np.ndarray | None = None
+        self._hessian: np.ndarray | None = None
+        self.nhessian = 0
 
     def value(self, x: Sequence[float]) -> float:
         x = np.asarray(x, dtype=np.float64)
@@ -156,12 +164,28 @@ class _Objective:
         return self._grad
 
     def hessian(self, x: Sequence[float]) -> np.ndarray:
-        pars = torch.tensor(np.asarray(x, dtype=np.float64))
+        """Exact Hessian; the rows are computed in one vectorised backward pass (vmap), with a
+        row-by-row fallback for operations vmap does not support."""
+        x = np.asarray(x, dtype=np.float64)
+        if self._hessian_x is not None and np.array_equal(x, self._hessian_x):
+            return self._hessian
+        self._hessian_x, self._hessian = x.copy(), self._compute_hessian(x)
+        return self._hessian
+
+    def _compute_hessian(self, x: np.ndarray) -> np.ndarray:
+        pars = torch.tensor(x)
+        self.nhessian += 1
+        if self._vectorize:
+            try:
+                return torch.autograd.functional.hessian(self.nll, pars, vectorize=True).numpy()
+            except RuntimeError:
+                self._vectorize = False
         return torch.autograd.functional.hessian(self.nll, pars).numpy()
 
 
-def _newton_polish(objective: _Objective, x: np.ndarray, free: np.ndarray, bounds,
-                   iterations: int = 4) -> np.ndarray:
+def _newton_polish(
+    objective: _Objective, x: np.ndarray, free: np.ndarray, bounds, iterations: int = 4
+) -> np.ndarray:
     r"""Refine MIGRAD's minimum with Newton steps :math:`\delta = -H^{-1} g` on the free parameters.
 
     MIGRAD stops once its EDM estimate is below the goal, which can leave a strongly correlated
@@ -202,7 +226,7 @@ def minimize(
     fix: dict[str, float] | None = None,
     minos: bool | Sequence[str] = False,
     tolerance: float = DEFAULT_TOLERANCE,
-    strategy: int = 1,
+    strategy: int = 0,
     weights: torch.Tensor | None = None,
     errors: bool = True,
 ) -> FitResult:

@@ -18,7 +18,7 @@ def fit(
     fix: dict[str, float] | None = None,
     minos: bool | Sequence[str] = False,
     tolerance: float = DEFAULT_TOLERANCE,
-    strategy: int = 1,
+    strategy: int = 0,
 ) -> FitResult:
     """Unconditional maximum-likelihood fit of every free parameter.
 
@@ -45,7 +45,7 @@ def fixed_poi_fit(
     init: Sequence[float] | None = None,
     fix: dict[str, float] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
-    strategy: int = 1,
+    strategy: int = 0,
 ) -> FitResult:
     r"""Conditional fit :math:`\hat{\hat\theta}(\mu)`: the POI held at ``poi_value``, every other
     free parameter profiled."""
@@ -53,6 +53,9 @@ def fixed_poi_fit(
     if poi is None:
         raise FitError("the model has no POI; name one in the measurement's config.poi")
     return minimize(
-        model, init=init, fix={**(fix or {}), poi: poi_value}, tolerance=tolerance,
+        model,
+        init=init,
+        fix={**(fix or {}), poi: poi_value},
+        tolerance=tolerance,
         strategy=strategy,
     )

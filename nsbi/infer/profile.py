@@ -93,8 +93,10 @@ def scan(
     values = np.sort(np.asarray(values, dtype=np.float64))
     lo, hi = space.bounds[index]
     if values[0] < lo or values[-1] > hi:
-        raise FitError(f"scan range [{values[0]}, {values[-1]}] of {parameter} leaves its bounds "
-                       f"[{lo}, {hi}]; change the range or the bounds in the measurement")
+        raise FitError(
+            f"scan range [{values[0]}, {values[-1]}] of {parameter} leaves its bounds "
+            f"[{lo}, {hi}]; change the range or the bounds in the measurement"
+        )
     if best_fit is None:
         best_fit = minimize(model, fix=fix, tolerance=tolerance)
     start = int(np.searchsorted(values, best_fit.values[index]))
@@ -104,8 +106,13 @@ def scan(
     for k, i in enumerate(order):
         if k > 0 and i == start - 1:
             previous = best_fit.values  # the downward branch starts again from the best fit
-        result = minimize(model, init=previous, fix={**(fix or {}), parameter: float(values[i])},
-                          tolerance=tolerance, errors=False)
+        result = minimize(
+            model,
+            init=previous,
+            fix={**(fix or {}), parameter: float(values[i])},
+            tolerance=tolerance,
+            errors=False,
+        )
         fits[i] = result
         previous = result.values
     nll = np.array([f.nll for f in fits])

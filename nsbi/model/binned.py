@@ -15,10 +15,9 @@ with pyhf's numpy backend is what the tests check.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import warnings
 
 import pyhf
 import torch
@@ -34,6 +33,7 @@ def _set_backend(*args, **kwargs) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_SLOW_LIST_WARNING)
         pyhf.set_backend(*args, **kwargs)
+
 
 _depth = 0
 
@@ -98,7 +98,9 @@ class BinnedChannels:
             config = self.pyhf_model.config
             self.par_names: list[str] = list(config.par_names)
             self.par_order: list[str] = list(config.par_order)
-            self.slices: dict[str, slice] = {name: config.par_slice(name) for name in config.par_order}
+            self.slices: dict[str, slice] = {
+                name: config.par_slice(name) for name in config.par_order
+            }
             self.init = [float(v) for v in config.suggested_init()]
             self.bounds = [tuple(map(float, b)) for b in config.suggested_bounds()]
             self.fixed = [bool(v) for v in config.suggested_fixed()]

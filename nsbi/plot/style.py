@@ -25,7 +25,9 @@ def set_style(style: str = "ATLAS") -> None:
 
 def label(ax, text: str = "Internal", experiment: str | None = None) -> None:
     """The experiment label in the top-left corner of ``ax``."""
-    mplhep.label.exp_label(exp=experiment or EXPERIMENT, text=text, ax=ax, loc=0, data=True, rlabel="")
+    mplhep.label.exp_label(
+        exp=experiment or EXPERIMENT, text=text, ax=ax, loc=0, data=True, rlabel=""
+    )
 
 
 def axis_label(parameter: str) -> str:

@@ -135,15 +135,16 @@ class _Parser:
                 if token.text not in FUNCTIONS:
                     raise self.error(
                         token,
-                        f"unknown function {token.text!r}; expected one of "
-                        + ", ".join(FUNCTIONS),
+                        f"unknown function {token.text!r}; expected one of " + ", ".join(FUNCTIONS),
                     )
                 self.take()
                 argument = self.sum()
                 closing = self.take()
                 if closing.text != ")":
-                    raise self.error(closing, f"expected ')' to close {token.text}(, got "
-                                     f"{closing.text or 'the end'!r}")
+                    raise self.error(
+                        closing,
+                        f"expected ')' to close {token.text}(, got {closing.text or 'the end'!r}",
+                    )
                 return ("call", token.text, argument)
             if token.text in FUNCTIONS:
                 raise self.error(token, f"function {token.text!r} needs an argument in ( )")
@@ -235,9 +236,11 @@ def parse(text: str) -> Expression:
     Example:
         >>> parse("1 - sqrt(mu)").names == {"mu"}
         True
-        >>> parse("exec(mu)")
-        Traceback (most recent call last):
-        ...
-        nsbi.exceptions.InvalidExpression: 'exec(mu)' at character 0: unknown function 'exec'; expected one of sqrt, exp, log
+        >>> from nsbi.exceptions import InvalidExpression
+        >>> try:
+        ...     parse("exec(mu)")
+        ... except InvalidExpression as error:
+        ...     print(error.position, error.reason)
+        0 unknown function 'exec'; expected one of sqrt, exp, log
     """
     return Expression(text, _Parser(text).parse())

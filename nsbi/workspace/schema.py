@@ -63,17 +63,29 @@ def _describe(error: jsonschema.ValidationError) -> list[Problem]:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed))
         return [
-            Problem(format_path([*path, key]), f"unknown key; allowed keys here: {', '.join(allowed)}")
+            Problem(
+                format_path([*path, key]), f"unknown key; allowed keys here: {', '.join(allowed)}"
+            )
             for key in extra
         ]
     if kind == "required":
-        return [Problem(format_path(path), error.message.replace("is a required property",
-                                                                 "is missing (required key)"))]
+        return [
+            Problem(
+                format_path(path),
+                error.message.replace("is a required property", "is missing (required key)"),
+            )
+        ]
     if kind == "type":
-        return [Problem(format_path(path), f"{_short(value)} has the wrong type; expected "
-                                           f"{error.validator_value}")]
+        return [
+            Problem(
+                format_path(path),
+                f"{_short(value)} has the wrong type; expected {error.validator_value}",
+            )
+        ]
     if kind == "const":
-        return [Problem(format_path(path), f"{_short(value)}; expected {_short(error.validator_value)}")]
+        return [
+            Problem(format_path(path), f"{_short(value)}; expected {_short(error.validator_value)}")
+        ]
     if kind == "enum":
         expected = ", ".join(map(str, error.validator_value))
         return [Problem(format_path(path), f"{_short(value)}; expected one of: {expected}")]
@@ -82,8 +94,18 @@ def _describe(error: jsonschema.ValidationError) -> list[Problem]:
         return [Problem(format_path(path), f"{keys} exclude each other; give only one")]
     if kind in ("anyOf", "oneOf") and error.context:
         return _best_alternative(error)
-    if kind in ("minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
-                "exclusiveMaximum", "minLength", "pattern", "minProperties", "uniqueItems"):
+    if kind in (
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "pattern",
+        "minProperties",
+        "uniqueItems",
+    ):
         return [Problem(format_path(path), error.message)]
     return [Problem(format_path(path), error.message)]
 
@@ -100,17 +122,28 @@ def _best_alternative(error: jsonschema.ValidationError) -> list[Problem]:
         by_branch.setdefault(sub.schema_path[0], []).append(sub)
     type_consts = []
     candidates = []
-    for branch, subs in sorted(by_branch.items()):
-        wrong_type = [s for s in subs if s.validator == "const" and list(s.relative_path) == ["type"]]
+    for _, subs in sorted(by_branch.items()):
+        wrong_type = [
+            s for s in subs if s.validator == "const" and list(s.relative_path) == ["type"]
+        ]
         if wrong_type:
             type_consts.append(wrong_type[0].validator_value)
         else:
             candidates.append(subs)
     path = list(error.absolute_path)
-    if isinstance(error.instance, dict) and "type" in error.instance and not candidates and type_consts:
-        return [Problem(format_path([*path, "type"]),
-                        f"unknown modifier type {_short(error.instance['type'])}; expected one of: "
-                        + ", ".join(type_consts))]
+    if (
+        isinstance(error.instance, dict)
+        and "type" in error.instance
+        and not candidates
+        and type_consts
+    ):
+        return [
+            Problem(
+                format_path([*path, "type"]),
+                f"unknown modifier type {_short(error.instance['type'])}; expected one of: "
+                + ", ".join(type_consts),
+            )
+        ]
     if candidates:
         best = min(candidates, key=len)
         problems = []
@@ -130,7 +163,9 @@ def schema_problems(spec: Any, version: str = SCHEMA_VERSION) -> list[Problem]:
         'chanels'
     """
     problems: list[Problem] = []
-    for error in sorted(_validator(version).iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        _validator(version).iter_errors(spec), key=lambda e: list(map(str, e.absolute_path))
+    ):
         problems.extend(_describe(error))
     unique = list(dict.fromkeys(problems))
     return unique

@@ -49,14 +49,21 @@ def read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise InvalidWorkspace([Problem("", f"file not found: {path}")], str(path)) from None
     except OSError as error:
-        raise InvalidWorkspace([Problem("", f"cannot read {path}: {error.strerror}")],
-                               str(path)) from None
+        raise InvalidWorkspace(
+            [Problem("", f"cannot read {path}: {error.strerror}")], str(path)
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidWorkspace(
-            [Problem("", f"JSON syntax error at line {error.lineno}, column {error.colno}: "
-                         f"{error.msg}")], str(path)) from None
+            [
+                Problem(
+                    "",
+                    f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}",
+                )
+            ],
+            str(path),
+        ) from None
 
 
 def parameter_kinds(spec: dict) -> dict[str, str]:
@@ -100,19 +107,25 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
         add(["channels", index, "name"], f"duplicate channel name {channels[index]['name']!r}")
     observations = spec["observations"]
     for index in _duplicates(observations):
-        add(["observations", index, "name"],
-            f"duplicate observation name {observations[index]['name']!r}")
+        add(
+            ["observations", index, "name"],
+            f"duplicate observation name {observations[index]['name']!r}",
+        )
     measurements = spec["measurements"]
     for index in _duplicates(measurements):
-        add(["measurements", index, "name"],
-            f"duplicate measurement name {measurements[index]['name']!r}")
+        add(
+            ["measurements", index, "name"],
+            f"duplicate measurement name {measurements[index]['name']!r}",
+        )
 
     observed = {obs["name"]: (i, obs) for i, obs in enumerate(observations)}
     channel_names = {channel["name"] for channel in channels}
     for i, obs in enumerate(observations):
         if obs["name"] not in channel_names:
-            add(["observations", i, "name"],
-                f"{obs['name']!r} names no channel; channels are: {', '.join(sorted(channel_names))}")
+            add(
+                ["observations", i, "name"],
+                f"{obs['name']!r} names no channel; channels are: {', '.join(sorted(channel_names))}",
+            )
 
     # modifiers sharing a name must be able to share a parameter; per-bin ones need equal bins
     families: dict[str, tuple[str, str]] = {}
@@ -122,9 +135,11 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
         cpath = ["channels", c]
         unbinned = is_unbinned(channel)
         for s in _duplicates(channel["samples"]):
-            add([*cpath, "samples", s, "name"],
+            add(
+                [*cpath, "samples", s, "name"],
                 f"duplicate sample name {channel['samples'][s]['name']!r} in channel "
-                f"{channel['name']!r}")
+                f"{channel['name']!r}",
+            )
         obs = observed.get(channel["name"])
         if obs is None:
             add([*cpath, "name"], f"channel {channel['name']!r} has no entry in 'observations'")
@@ -132,18 +147,24 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
         if not unbinned and obs is not None:
             o_index, o_spec = obs
             if "data" not in o_spec:
-                add(["observations", o_index],
+                add(
+                    ["observations", o_index],
                     f"binned channel {channel['name']!r} needs observed counts in 'data', "
-                    "not an ntuple 'source'")
+                    "not an ntuple 'source'",
+                )
             else:
                 n_bins = len(o_spec["data"])
                 for b, count in enumerate(o_spec["data"]):
                     if count < 0:
-                        add(["observations", o_index, "data", b],
-                            f"negative observed count {count}; counts must be >= 0")
+                        add(
+                            ["observations", o_index, "data", b],
+                            f"negative observed count {count}; counts must be >= 0",
+                        )
         if unbinned and obs is not None and "source" not in obs[1]:
-            add(["observations", obs[0]],
-                f"unbinned channel {channel['name']!r} needs an ntuple 'source', not binned 'data'")
+            add(
+                ["observations", obs[0]],
+                f"unbinned channel {channel['name']!r} needs an ntuple 'source', not binned 'data'",
+            )
 
         if unbinned:
             _check_unbinned(channel, cpath, base_dir, add)
@@ -156,22 +177,33 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
             for s, sample in enumerate(channel["samples"]):
                 spath = [*cpath, "samples", s]
                 if len(sample["data"]) != n_bins:
-                    add([*spath, "data"], f"{len(sample['data'])} bins, but channel "
-                        f"{channel['name']!r} has {n_bins} observed bins")
+                    add(
+                        [*spath, "data"],
+                        f"{len(sample['data'])} bins, but channel "
+                        f"{channel['name']!r} has {n_bins} observed bins",
+                    )
                     continue
                 totals = [t + v for t, v in zip(totals, sample["data"], strict=True)]
                 for m, modifier in enumerate(sample["modifiers"]):
                     mpath = [*spath, "modifiers", m]
                     _check_binned_modifier(modifier, mpath, n_bins, add)
                     if modifier["type"] in _PER_BIN:
-                        size = per_bin_size.setdefault(modifier["name"], (n_bins, format_path(mpath)))
+                        size = per_bin_size.setdefault(
+                            modifier["name"], (n_bins, format_path(mpath))
+                        )
                         if size[0] != n_bins:
-                            add([*mpath, "name"], f"per-bin modifier {modifier['name']!r} spans "
-                                f"{n_bins} bins here but {size[0]} at {size[1]}")
+                            add(
+                                [*mpath, "name"],
+                                f"per-bin modifier {modifier['name']!r} spans "
+                                f"{n_bins} bins here but {size[0]} at {size[1]}",
+                            )
             for b, total in enumerate(totals):
                 if total < 0:
-                    add([*cpath, "samples"], f"negative total expected yield {total:g} in bin {b}; "
-                        "the sum over samples must be >= 0")
+                    add(
+                        [*cpath, "samples"],
+                        f"negative total expected yield {total:g} in bin {b}; "
+                        "the sum over samples must be >= 0",
+                    )
 
         for s, sample in enumerate(channel["samples"]):
             for m, modifier in enumerate(sample.get("modifiers", [])):
@@ -179,14 +211,20 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
                 family = _PARAMETER_FAMILY[modifier["type"]]
                 first = families.setdefault(modifier["name"], (family, format_path(mpath)))
                 if first[0] != family:
-                    add([*mpath, "type"], f"{modifier['type']!r} modifier {modifier['name']!r} "
+                    add(
+                        [*mpath, "type"],
+                        f"{modifier['type']!r} modifier {modifier['name']!r} "
                         f"cannot share its parameter with the {first[0]} parameter declared at "
-                        f"{first[1]}; rename one of them")
-            for m in _duplicates([{"name": (mod["name"], mod["type"])}
-                                  for mod in sample.get("modifiers", [])]):
-                add(["channels", c, "samples", s, "modifiers", m],
+                        f"{first[1]}; rename one of them",
+                    )
+            for m in _duplicates(
+                [{"name": (mod["name"], mod["type"])} for mod in sample.get("modifiers", [])]
+            ):
+                add(
+                    ["channels", c, "samples", s, "modifiers", m],
                     f"modifier {sample['modifiers'][m]['name']!r} of type "
-                    f"{sample['modifiers'][m]['type']!r} appears twice in this sample")
+                    f"{sample['modifiers'][m]['type']!r} appears twice in this sample",
+                )
 
     kinds = parameter_kinds(spec)
     for i, measurement in enumerate(measurements):
@@ -194,16 +232,23 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
         mpath = ["measurements", i, "config"]
         poi = config["poi"]
         if poi not in kinds:
-            add([*mpath, "poi"], f"POI {poi!r} is not a parameter of the model; free parameters "
-                "are: " + ", ".join(sorted(k for k, v in kinds.items() if v == "free")))
+            add(
+                [*mpath, "poi"],
+                f"POI {poi!r} is not a parameter of the model; free parameters "
+                "are: " + ", ".join(sorted(k for k, v in kinds.items() if v == "free")),
+            )
         elif kinds[poi] not in ("free", "gaussian", "lumi"):
             add([*mpath, "poi"], f"POI {poi!r} is a {kinds[poi]} parameter; the POI must be scalar")
         for p, parameter in enumerate(config["parameters"]):
             ppath = [*mpath, "parameters", p]
             if parameter["name"] not in kinds:
-                warnings.append(Problem(format_path([*ppath, "name"]),
-                                        f"{parameter['name']!r} is not a parameter of the model "
-                                        "(ignored, as pyhf does)"))
+                warnings.append(
+                    Problem(
+                        format_path([*ppath, "name"]),
+                        f"{parameter['name']!r} is not a parameter of the model "
+                        "(ignored, as pyhf does)",
+                    )
+                )
             for b, bound in enumerate(parameter.get("bounds", [])):
                 if len(bound) != 2 or not bound[0] < bound[1]:
                     add([*ppath, "bounds", b], f"{bound}; expected [low, high] with low < high")
@@ -215,15 +260,16 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
             if kinds.get(parameter["name"]) == "lumi" and parameter.get("sigmas"):
                 if any(sigma <= 0 for sigma in parameter["sigmas"]):
                     add([*ppath, "sigmas"], "sigmas must be > 0")
-    for p, (name, kind) in enumerate(kinds.items()):
-        if kind == "lumi":
-            for i, measurement in enumerate(measurements):
-                configured = {q["name"]: q for q in measurement["config"]["parameters"]}
-                if "lumi" not in configured or not {"auxdata", "sigmas"} <= set(configured["lumi"]):
-                    add(["measurements", i, "config", "parameters"],
-                        "a lumi modifier is used, so the measurement must configure parameter "
-                        "'lumi' with 'auxdata' and 'sigmas' (e.g. {\"name\": \"lumi\", "
-                        "\"auxdata\": [1.0], \"sigmas\": [0.017]})")
+    if "lumi" in kinds.values():
+        for i, measurement in enumerate(measurements):
+            configured = {q["name"]: q for q in measurement["config"]["parameters"]}
+            if "lumi" not in configured or not {"auxdata", "sigmas"} <= set(configured["lumi"]):
+                add(
+                    ["measurements", i, "config", "parameters"],
+                    "a lumi modifier is used, so the measurement must configure parameter "
+                    "'lumi' with 'auxdata' and 'sigmas' (e.g. {\"name\": \"lumi\", "
+                    '"auxdata": [1.0], "sigmas": [0.017]})',
+                )
     return problems, warnings
 
 
@@ -242,8 +288,10 @@ def _check_binned_modifier(modifier: dict, mpath: list, n_bins: int, add) -> Non
     elif kind == "normsys":
         for key in ("hi", "lo"):
             if data[key] <= 0:
-                add([*mpath, "data", key], f"normsys factor {data[key]} must be > 0 "
-                    "(it multiplies the yield)")
+                add(
+                    [*mpath, "data", key],
+                    f"normsys factor {data[key]} must be > 0 (it multiplies the yield)",
+                )
 
 
 def _check_file(source: dict, spath: list, base_dir: Path | None, add) -> None:
@@ -252,8 +300,10 @@ def _check_file(source: dict, spath: list, base_dir: Path | None, add) -> None:
         path = base_dir / path
     if base_dir is not None or path.is_absolute():
         if not path.is_file():
-            add([*spath, "file"], f"file not found: {path} (paths are relative to the "
-                "workspace file)")
+            add(
+                [*spath, "file"],
+                f"file not found: {path} (paths are relative to the workspace file)",
+            )
     start, stop = source.get("entry_start"), source.get("entry_stop")
     if start is not None and stop is not None and stop <= start:
         add([*spath, "entry_stop"], f"entry_stop {stop} must be greater than entry_start {start}")
@@ -266,8 +316,11 @@ def _check_unbinned(channel: dict, cpath: list, base_dir: Path | None, add) -> N
     samples = {sample["name"] for sample in channel["samples"]}
     for r, ref in enumerate(channel["reference"]["samples"]):
         if ref not in samples:
-            add([*cpath, "reference", "samples", r], f"{ref!r} is not a sample of this channel; "
-                "samples are: " + ", ".join(sorted(samples)))
+            add(
+                [*cpath, "reference", "samples", r],
+                f"{ref!r} is not a sample of this channel; "
+                "samples are: " + ", ".join(sorted(samples)),
+            )
     for s, sample in enumerate(channel["samples"]):
         spath = [*cpath, "samples", s]
         _check_file(sample["source"], [*spath, "source"], base_dir, add)

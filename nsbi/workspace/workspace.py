@@ -68,8 +68,13 @@ class Workspace:
             if measurement["name"] == name:
                 return measurement
         raise InvalidWorkspace(
-            [Problem("measurements", f"no measurement named {name!r}; available: "
-                     + ", ".join(self.measurement_names))],
+            [
+                Problem(
+                    "measurements",
+                    f"no measurement named {name!r}; available: "
+                    + ", ".join(self.measurement_names),
+                )
+            ],
             str(self.path) if self.path else None,
         )
 
@@ -105,13 +110,17 @@ class Workspace:
             config = {
                 "poi": measurement["config"]["poi"],
                 "parameters": [
-                    copy.deepcopy(p) for p in measurement["config"]["parameters"] if p["name"] in used
+                    copy.deepcopy(p)
+                    for p in measurement["config"]["parameters"]
+                    if p["name"] in used
                 ],
             }
             measurements.append({"name": measurement["name"], "config": config})
         return {
             "channels": copy.deepcopy(channels),
-            "observations": [copy.deepcopy(o) for o in self.spec["observations"] if o["name"] in names],
+            "observations": [
+                copy.deepcopy(o) for o in self.spec["observations"] if o["name"] in names
+            ],
             "measurements": measurements,
             "version": self.spec["version"],
         }

@@ -23,8 +23,9 @@ def run(*args):
 
 def test_fit_output_has_the_documented_shape_and_pyhf_values(tmp_path):
     out = tmp_path / "fit.json"
-    result = run("fit", WORKSPACES / "binned_sr_cr.json", "--minos-parameter", "mu",
-                 "--output", out)
+    result = run(
+        "fit", WORKSPACES / "binned_sr_cr.json", "--minos-parameter", "mu", "--output", out
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
     assert SHAPE_KEYS <= set(document)
@@ -50,8 +51,17 @@ def test_fit_output_has_the_documented_shape_and_pyhf_values(tmp_path):
 
 def test_asimov_poi_and_fix(tmp_path):
     out = tmp_path / "asimov.json"
-    result = run("fit", WORKSPACES / "binned_sr_cr.json", "--asimov-poi", "2.5",
-                 "--fix", "lumi=1.0", "--output", out, "--quiet")
+    result = run(
+        "fit",
+        WORKSPACES / "binned_sr_cr.json",
+        "--asimov-poi",
+        "2.5",
+        "--fix",
+        "lumi=1.0",
+        "--output",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert result.output == ""
     parameters = json.loads(out.read_text())["parameters"]
@@ -61,8 +71,21 @@ def test_asimov_poi_and_fix(tmp_path):
 
 def test_scan_output_and_plot(tmp_path):
     out = tmp_path / "scan.json"
-    result = run("fit", WORKSPACES / "binned_sr_cr.json", "--scan", "mu", "--points", "5",
-                 "--range", "0", "2", "--output", out, "--plot", tmp_path / "figures")
+    result = run(
+        "fit",
+        WORKSPACES / "binned_sr_cr.json",
+        "--scan",
+        "mu",
+        "--points",
+        "5",
+        "--range",
+        "0",
+        "2",
+        "--output",
+        out,
+        "--plot",
+        tmp_path / "figures",
+    )
     assert result.exit_code == 0, result.output
     scan = json.loads(out.read_text())["scan"]
     assert scan["values"] == [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -84,9 +107,14 @@ def test_unknown_measurement_is_named():
 
 
 def test_console_script_is_installed():
-    completed = subprocess.run([sys.executable, "-m", "nsbi.cli.main", "--version"],
-                               capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "nsbi.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "nsbi" in completed.stdout
-    completed = subprocess.run(["nsbi", "validate", str(WORKSPACES / "binned_sr_cr.json")],
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        ["nsbi", "validate", str(WORKSPACES / "binned_sr_cr.json")], capture_output=True, text=True
+    )
     assert completed.returncode == 0 and completed.stdout.strip() == "valid"

@@ -28,8 +28,9 @@ CASES = [
 @pytest.mark.parametrize(("text", "truth"), CASES)
 def test_evaluates_like_python(text, truth):
     for mu, k in [(0.3, 1.7), (2.0, 0.5), (4.0, 3.0)]:
-        value = parse(text)({"mu": torch.tensor(mu, dtype=torch.float64),
-                             "k": torch.tensor(k, dtype=torch.float64)})
+        value = parse(text)(
+            {"mu": torch.tensor(mu, dtype=torch.float64), "k": torch.tensor(k, dtype=torch.float64)}
+        )
         assert float(value) == pytest.approx(truth(mu, k), rel=1e-14)
 
 
@@ -47,7 +48,7 @@ def test_constant_expression_is_a_tensor():
 @pytest.mark.parametrize(
     ("text", "position", "fragment"),
     [
-        ("__import__('os')", 11, "unexpected character \"'\""),
+        ("__import__('os')", 11, 'unexpected character "\'"'),
         ("mu.real", 2, "unexpected character '.'"),
         ("exec(mu)", 0, "unknown function 'exec'"),
         ("mu -", 4, "got 'the end'"),
