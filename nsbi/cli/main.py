@@ -219,5 +219,158 @@ def fit(
         click.echo("note: --plot draws the profile scan; add --scan POI to get a figure", err=True)
 
 
+def _client(scheduler: str | None, workers: int | None):
+    """A Dask client: ``local`` starts a local cluster, anything else is a scheduler address."""
+    if scheduler is None:
+        return None
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        return Client(
+            LocalCluster(
+                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
+    return Client(scheduler)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="SAMPLE",
+    help="Train only this sample (or CHANNEL/SAMPLE); repeatable.",
+)
+@click.option(
+    "--members",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Ensemble members (default: the channel's training.members, else 5).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the maximum number of epochs.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="Where to train (default cpu).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="local|ADDRESS",
+    help="Train members in parallel on Dask: a local cluster or a scheduler address.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Workers of the local Dask cluster."
+)
+@click.option("--force", is_flag=True, help="Retrain even ensembles that are up to date.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
+def train(workspace, only, members, epochs, device, scheduler, workers, force, quiet) -> None:
+    """Train the per-event ratio ensembles that WORKSPACE declares.
+
+    Ensembles whose stored checksum matches the current inputs and settings are skipped.
+    """
+    from nsbi.ratios.workspace_ratios import train_workspace
+    from nsbi.workspace import Workspace
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            click.echo("error: --device cuda, but torch sees no CUDA device", err=True)
+            sys.exit(2)
+    try:
+        ws = Workspace.load(workspace)
+        client = _client(scheduler, workers)
+        try:
+            train_workspace(
+                ws,
+                only=only,
+                members=members,
+                device=device,
+                client=client,
+                force=force,
+                progress=not quiet,
+                overrides={"epochs": epochs} if epochs else None,
+                report=None if quiet else (lambda r: click.echo(r.line())),
+            )
+        finally:
+            if client is not None:
+                client.close()
+    except NSBIError as error:
+        _fail(error)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--only", multiple=True, metavar="SAMPLE", help="Only this sample; repeatable.")
+@click.option("--no-two-sample-test", is_flag=True, help="Skip the classifier two-sample test.")
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write closure and calibration figures into this folder.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the diagnostics as JSON (atomically).",
+)
+def diagnose(workspace, only, no_two_sample_test, plot_dir, output) -> None:
+    """Diagnostics of the trained ratio ensembles: reweighting closure, classifier two-sample
+    test, calibration and member spread."""
+    from nsbi.ratios.workspace_ratios import diagnose_workspace
+    from nsbi.workspace import Workspace
+
+    try:
+        ws = Workspace.load(workspace)
+        results = diagnose_workspace(ws, only=only, two_sample=not no_two_sample_test)
+    except NSBIError as error:
+        _fail(error)
+    for result in results:
+        for line in result.lines():
+            click.echo(line)
+    if output is not None:
+        from nsbi.io import write_json
+
+        write_json(
+            output,
+            {
+                f"{r.channel}/{r.sample}": {
+                    "closure": {h.observable: {"chi2": h.chi2, "ndf": h.ndf} for h in r.closure},
+                    "two_sample_auc": r.two_sample.auc if r.two_sample else None,
+                    "calibration_max_deviation": r.calibration.max_deviation,
+                    "spread_quantiles": list(r.spread_quantiles),
+                }
+                for r in results
+            },
+        )
+    if plot_dir is not None:
+        from nsbi.plot import plot_calibration, plot_closure, save_figure
+
+        for result in results:
+            stem = f"{result.channel}_{result.sample}"
+            for histogram in result.closure:
+                save_figure(
+                    plot_closure(histogram, f"{result.channel}/{result.sample}"),
+                    plot_dir,
+                    f"closure_{stem}_{histogram.observable}",
+                )
+            save_figure(
+                plot_calibration(result.calibration, f"{result.channel}/{result.sample}"),
+                plot_dir,
+                f"calibration_{stem}",
+            )
+        click.echo(f"wrote figures to {plot_dir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

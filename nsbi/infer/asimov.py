@@ -1,8 +1,10 @@
 r"""Asimov datasets: the data equal to their expectation at chosen parameters.
 
 For binned channels the Asimov counts are :math:`n_b = \nu_b(\theta_A)` and the auxiliary data
-are their values at :math:`\theta_A` (pyhf's ``expected_data``); a fit to them returns
-:math:`\theta_A` exactly, and the curvature there is the expected (Fisher) information.
+are their values at :math:`\theta_A` (pyhf's ``expected_data``). For unbinned channels the
+simulated reference events carry weights :math:`w_i = \omega_i \sum_j c_j(\theta_A) r_j(x_i)`,
+which sum to :math:`\nu(\theta_A)` and reproduce the expected intensity. A fit to the Asimov
+data returns :math:`\theta_A` exactly; the curvature there is the expected (Fisher) information.
 """
 
 from __future__ import annotations
@@ -33,5 +35,4 @@ def asimov_model(model: Model, values: dict[str, float] | None = None) -> Model:
         >>> round(fit(asimov).value("mu"), 6)
         0.5
     """
-    pars = asimov_parameters(model, values)
-    return model.with_binned_data(model.expected_data(pars))
+    return model.asimov(asimov_parameters(model, values))

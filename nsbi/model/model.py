@@ -2,19 +2,22 @@ r"""The statistical model: parameters and one negative log-likelihood over every
 
 .. math::
 
-    -\ln L(\theta) = \sum_{c \in \text{binned}} \sum_b \left[\nu_{cb}(\theta) - n_{cb} \ln
-    \nu_{cb}(\theta) + \ln \Gamma(n_{cb} + 1)\right] - \sum_k \ln \pi_k(a_k | \theta_k)
-    + (\text{unbinned channels})
+    -\ln L(\theta) = \underbrace{-\ln L_{\text{pyhf}}(\theta)}_{\text{binned channels and their
+    constraints}} + \sum_{c\,\in\,\text{unbinned}} \Big[\nu_c(\theta) - \sum_i w_{ci}
+    \ln \sum_j c_{cj}(\theta)\, r_{cj}(x_{ci})\Big] + \sum_{k\,\notin\,\text{pyhf}}
+    \frac{1}{2}\Big(\frac{a_k - \theta_k}{\sigma_k}\Big)^2 + \ln(\sqrt{2\pi}\sigma_k)
 
-with the binned part and its constraint terms :math:`\pi_k` exactly as pyhf computes them.
-Unbinned channels (per-event ratio tables) add their extended likelihoods to the same sum and
-share parameters by name. :meth:`Model.nll` is a pure torch function of the parameters, so
-iminuit gets exact gradients and Hessians from autograd.
+The binned part and its constraint terms are exactly pyhf's. Unbinned channels (per-event ratio
+tables, :mod:`nsbi.model.unbinned`) add their extended likelihoods and share parameters with the
+binned channels by name; Gaussian constraints of parameters that only unbinned channels use
+(normsys :math:`\alpha`, lumi) are added once. :meth:`Model.nll` is a pure torch function of the
+parameters and of the unbinned event weights, so iminuit gets exact gradients and Hessians.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +25,18 @@ import torch
 
 from nsbi.exceptions import FitError
 from nsbi.model.binned import BinnedChannels
+from nsbi.model.unbinned import UnbinnedChannel
 from nsbi.workspace import Workspace
+from nsbi.workspace.validation import parameter_kinds
 
 __all__ = ["Model", "ParameterSpace"]
+
+# defaults for parameters that only unbinned channels declare (pyhf's defaults for its kinds)
+_DEFAULTS = {
+    "free": (1.0, (0.0, 10.0)),
+    "gaussian": (0.0, (-5.0, 5.0)),
+    "lumi": (1.0, (0.0, 10.0)),
+}
 
 
 @dataclass
@@ -59,6 +71,15 @@ class ParameterSpace:
         return len(self.names)
 
 
+@dataclass
+class _Constraint:
+    """Gaussian constraint :math:`\\mathcal{N}(a | \\theta_k, \\sigma)` of a non-pyhf parameter."""
+
+    index: int
+    sigma: float
+    auxdata: float
+
+
 class Model:
     """A likelihood model built from a :class:`~nsbi.workspace.Workspace` and one measurement.
 
@@ -83,32 +104,77 @@ class Model:
         self.workspace = workspace
         self.measurement = workspace.measurement(measurement)
         config = self.measurement["config"]
-        binned_spec = workspace.binned_spec()
         interpolation = config.get("interpolation", {})
-        settings = {
-            "normsys": {"interpcode": interpolation.get("normsys", "code4")},
-            "histosys": {"interpcode": interpolation.get("histosys", "code4p")},
-        }
         self.binned: BinnedChannels | None = None
+        binned_spec = workspace.binned_spec()
         if binned_spec is not None:
-            binned_pars = workspace.binned_parameter_names()
-            poi = config["poi"] if config["poi"] in binned_pars else None
+            poi = config["poi"] if config["poi"] in workspace.binned_parameter_names() else None
+            settings = {
+                "normsys": {"interpcode": interpolation.get("normsys", "code4")},
+                "histosys": {"interpcode": interpolation.get("histosys", "code4p")},
+            }
             self.binned = BinnedChannels(binned_spec, self.measurement["name"], poi, settings)
-        if workspace.unbinned_channels():
-            raise NotImplementedError(
-                "unbinned channels are specified by the schema but not yet evaluated by this "
-                "version of nsbi; fit the binned channels alone for now"
+        self.parameters, self._constraints = self._parameter_space(workspace, config, self.binned)
+        index = {name: i for i, name in enumerate(self.parameters.names)}
+        self._binned_data = self.binned.data if self.binned else None
+
+        from nsbi.model.tables import build_unbinned_channel
+
+        self.unbinned: list[UnbinnedChannel] = [
+            build_unbinned_channel(
+                workspace, channel, index, normsys_code=interpolation.get("normsys", "code4")
             )
-        b = self.binned
-        self.parameters = ParameterSpace(
-            names=list(b.par_names),
-            init=list(b.init),
-            bounds=list(b.bounds),
-            fixed=list(b.fixed),
-            poi=config["poi"],
-            constrained=[b.constrained[name.split("[")[0]] for name in b.par_names],
-        )
-        self._binned_data = b.data
+            for channel in workspace.unbinned_channels()
+        ]
+        self._unbinned_data = {c.name: ("observed", None) for c in self.unbinned}
+        self._aux = torch.tensor([c.auxdata for c in self._constraints], dtype=torch.float64)
+
+    @staticmethod
+    def _parameter_space(workspace: Workspace, config: dict, binned: BinnedChannels | None):
+        """pyhf's parameters first (its order), then those only unbinned channels declare."""
+        names, init, bounds, fixed, constrained = [], [], [], [], []
+        if binned is not None:
+            names = list(binned.par_names)
+            init, bounds, fixed = list(binned.init), list(binned.bounds), list(binned.fixed)
+            constrained = [binned.constrained[n.split("[")[0]] for n in binned.par_names]
+        kinds = parameter_kinds(workspace.spec)
+        configured = {p["name"]: p for p in config["parameters"]}
+        constraints: list[_Constraint] = []
+        for channel in workspace.unbinned_channels():
+            used = []
+            for sample in channel["samples"]:
+                used += [m["name"] for m in sample["modifiers"]]
+                if "coefficient" in sample:
+                    from nsbi.workspace import parse
+
+                    used += sorted(parse(sample["coefficient"]).names)
+            for name in used:
+                if name in names:
+                    continue
+                kind = kinds[name]
+                value, bound = _DEFAULTS[kind]
+                settings = configured.get(name, {})
+                if kind == "lumi":
+                    value = settings.get("auxdata", [1.0])[0]
+                    bound = (0.0, 10.0)
+                value = settings.get("inits", [value])[0]
+                bound = tuple(settings.get("bounds", [bound])[0])
+                names.append(name)
+                init.append(float(value))
+                bounds.append((float(bound[0]), float(bound[1])))
+                fixed.append(bool(settings.get("fixed", False)))
+                constrained.append(kind != "free")
+                if kind == "gaussian":
+                    constraints.append(_Constraint(len(names) - 1, 1.0, 0.0))
+                elif kind == "lumi":
+                    constraints.append(
+                        _Constraint(len(names) - 1, settings["sigmas"][0], settings["auxdata"][0])
+                    )
+        poi = config["poi"]
+        if poi not in names:
+            raise FitError(f"POI {poi!r} is not a parameter of the model")
+        space = ParameterSpace(names, init, bounds, fixed, poi, constrained)
+        return space, constraints
 
     @classmethod
     def from_workspace(cls, workspace: Workspace, measurement: str | None = None) -> Model:
@@ -117,12 +183,14 @@ class Model:
 
     # -- data -------------------------------------------------------------------------------
     @property
-    def binned_data(self) -> torch.Tensor:
+    def binned_data(self) -> torch.Tensor | None:
         """Main counts then auxiliary data of the binned channels (pyhf's layout)."""
         return self._binned_data
 
     def with_binned_data(self, data: torch.Tensor | np.ndarray) -> Model:
         """A copy of the model bound to other binned data (main counts then auxiliary data)."""
+        if self.binned is None:
+            raise FitError("the model has no binned channel")
         data = torch.as_tensor(data, dtype=torch.float64)
         if data.shape[-1] != self._binned_data.shape[-1]:
             raise FitError(
@@ -133,8 +201,46 @@ class Model:
         other._binned_data = data
         return other
 
+    def with_unbinned_data(
+        self, channel: str, dataset: str, weights: torch.Tensor | None = None
+    ) -> Model:
+        """A copy bound to ``dataset`` (``observed`` or ``reference`` events) of ``channel``
+        with ``weights`` (default: the dataset's own)."""
+        other = copy.copy(self)
+        other._unbinned_data = {**self._unbinned_data, channel: (dataset, weights)}
+        return other
+
+    def with_auxdata(self, aux: torch.Tensor) -> Model:
+        """A copy with other auxiliary data for the constraints of non-pyhf parameters."""
+        other = copy.copy(self)
+        other._aux = torch.as_tensor(aux, dtype=torch.float64)
+        return other
+
+    def asimov(self, pars: torch.Tensor | np.ndarray) -> Model:
+        """The model bound to the Asimov dataset at ``pars``: expected binned counts and
+        auxiliary data, reference events weighted to the expected intensity."""
+        pars = torch.as_tensor(pars, dtype=torch.float64)
+        other = (
+            self.with_binned_data(self.binned.expected_data(pars))
+            if self.binned
+            else copy.copy(self)
+        )
+        with torch.no_grad():
+            for channel in self.unbinned:
+                other = other.with_unbinned_data(
+                    channel.name, "reference", channel.asimov_weights(pars)
+                )
+        aux = (
+            torch.stack([pars[c.index] for c in self._constraints])
+            if self._constraints
+            else self._aux
+        )
+        return other.with_auxdata(aux)
+
     def expected_data(self, pars: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Expected binned data (main counts then auxiliary data) at ``pars``."""
+        if self.binned is None:
+            raise FitError("the model has no binned channel")
         return self.binned.expected_data(torch.as_tensor(pars, dtype=torch.float64))
 
     def parameter_vector(self, values: dict[str, float] | None = None) -> torch.Tensor:
@@ -145,14 +251,35 @@ class Model:
         return pars
 
     # -- likelihood --------------------------------------------------------------------------
-    def nll(self, params: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    def nll(
+        self, params: torch.Tensor, weights: torch.Tensor | dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Negative log-likelihood at ``params`` (shape ``(npar,)`` -> scalar, or
         ``(batch, npar)`` -> ``(batch,)``).
 
-        ``weights`` are per-event weights of the unbinned channels (events, or datasets x
-        events); ``None`` uses the weights the model is bound to (1 for observed events).
+        ``weights`` are per-event weights of the unbinned channels: a tensor when there is one
+        unbinned channel, else ``{channel: tensor}``; each ``(events,)`` or ``(batch, events)``
+        over the events the channel is bound to. ``None`` uses the bound weights (1 for
+        observed events, the Asimov weights after :meth:`asimov`).
         """
         params = torch.as_tensor(params, dtype=torch.float64)
-        if weights is not None and not self.workspace.unbinned_channels():
+        if weights is not None and not self.unbinned:
             raise FitError("per-event weights were given, but the model has no unbinned channel")
-        return self.binned.nll(params, self._binned_data)
+        if isinstance(weights, torch.Tensor):
+            if len(self.unbinned) != 1:
+                raise FitError("several unbinned channels: pass weights as {channel: tensor}")
+            weights = {self.unbinned[0].name: weights}
+        weights = weights or {}
+        total = torch.zeros(params.shape[:-1], dtype=torch.float64)
+        if self.binned is not None:
+            total = total + self.binned.nll(
+                params[..., : len(self.binned.par_names)], self._binned_data
+            )
+        for channel in self.unbinned:
+            dataset, bound = self._unbinned_data[channel.name]
+            w = weights.get(channel.name, bound)
+            total = total + channel.nll(params, dataset, w)
+        for constraint, aux in zip(self._constraints, self._aux, strict=True):
+            pull = (aux - params[..., constraint.index]) / constraint.sigma
+            total = total + 0.5 * pull**2 + math.log(math.sqrt(2 * math.pi) * constraint.sigma)
+        return total

@@ -1,6 +1,7 @@
 """Figures in mplhep style: every result nsbi makes can be drawn here and saved as PNG and PDF."""
 
+from nsbi.plot.diagnostics import plot_calibration, plot_closure
 from nsbi.plot.scan import plot_scan
 from nsbi.plot.style import save_figure, set_style
 
-__all__ = ["plot_scan", "save_figure", "set_style"]
+__all__ = ["plot_scan", "plot_closure", "plot_calibration", "save_figure", "set_style"]

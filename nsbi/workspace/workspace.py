@@ -84,6 +84,48 @@ class Workspace:
     def unbinned_channels(self) -> list[dict]:
         return [c for c in self.spec["channels"] if is_unbinned(c)]
 
+    def channel(self, name: str) -> dict:
+        """The channel called ``name``."""
+        for channel in self.spec["channels"]:
+            if channel["name"] == name:
+                return channel
+        raise InvalidWorkspace(
+            [
+                Problem(
+                    "channels",
+                    f"no channel named {name!r}; channels are: " + ", ".join(self.channel_names),
+                )
+            ],
+            str(self.path) if self.path else None,
+        )
+
+    def observation(self, channel: str) -> dict:
+        """The observation of ``channel``."""
+        return next(o for o in self.spec["observations"] if o["name"] == channel)
+
+    @staticmethod
+    def observable_names(channel: dict) -> list[str]:
+        """The observable names of an unbinned channel, in order."""
+        return [o if isinstance(o, str) else o["name"] for o in channel["observables"]]
+
+    def resolve(self, relative: str) -> Path:
+        """A path of the workspace (ntuple, ratio model) resolved against its folder."""
+        path = Path(relative)
+        if path.is_absolute() or self.base_dir is None:
+            return path
+        return self.base_dir / path
+
+    def ratio_path(self, channel: dict, sample: dict) -> Path:
+        """Where the ratio ensemble :math:`p_j/p_{\\text{ref}}` of ``sample`` lives (default
+        ``models/<channel>/<sample>`` beside the workspace)."""
+        return self.resolve(sample.get("ratio", f"models/{channel['name']}/{sample['name']}"))
+
+    @staticmethod
+    def needs_ratio_model(channel: dict, sample: dict) -> bool:
+        """False only for the sole reference sample, whose ratio to itself is 1."""
+        reference = channel["reference"]["samples"]
+        return not (len(reference) == 1 and reference[0] == sample["name"])
+
     def binned_parameter_names(self) -> set[str]:
         """Names of the parameters that the binned channels' modifiers declare."""
         return {

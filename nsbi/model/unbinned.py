@@ -1,0 +1,166 @@
+r"""Unbinned channels: the mixture model of per-event density ratios, as precomputed tables.
+
+For processes :math:`j` with analytic coefficients :math:`f_j(\theta)`, nominal yields
+:math:`\nu_j`, yield factors :math:`G_j(\theta)` (normfactors, normsys, lumi) and learned ratios
+:math:`r_j(x) = p_j(x)/p_{\text{ref}}(x)`, the expected intensity is
+
+.. math::
+
+    \lambda(x|\theta) = p_{\text{ref}}(x) \sum_j c_j(\theta)\, r_j(x), \qquad
+    c_j(\theta) = f_j(\theta)\, \nu_j\, G_j(\theta), \qquad \nu(\theta) = \sum_j c_j(\theta),
+
+and the extended negative log-likelihood of events :math:`x_i` with weights :math:`w_i` is
+
+.. math::
+
+    \mathrm{NLL}(\theta) = \nu(\theta) - \sum_i w_i \ln \sum_j c_j(\theta)\, r_j(x_i)
+    \;+\; \text{const},
+
+the constant being :math:`-\sum_i w_i \ln p_{\text{ref}}(x_i)` (independent of :math:`\theta`,
+dropped). The ratios :math:`r_j(x_i)` are evaluated ONCE, when the model is built, on the
+observed events and on the reference (simulated) events; the networks never run inside the
+minimiser. Each ratio is normalised on the reference events,
+:math:`\sum_i \omega_i r_j(x_i) = 1` with :math:`\omega_i` the reference weights scaled to sum 1,
+so the Asimov dataset (reference events weighted by :math:`\omega_i \lambda(x_i|\theta_A)/p_{\text{ref}}`)
+is fitted exactly at :math:`\theta_A`.
+
+The NLL is linear in the event weights, so observed data (weights 1), Asimov data and a batch of
+Poisson-reweighted pseudo-experiments (a ``(toys, events)`` weight matrix) are one computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nsbi.model.interpolation import code1, code4, code4_coefficients
+from nsbi.workspace.expressions import Expression
+
+__all__ = ["UnbinnedChannel", "UnbinnedSample", "YieldModifier"]
+
+#: floor of the per-event intensity sum: a parameter point where the learned mixture is not
+#: positive at an event gets a large, finite penalty instead of a NaN.
+_INTENSITY_FLOOR = 1e-200
+
+
+@dataclass(frozen=True)
+class YieldModifier:
+    """A multiplicative yield modifier of one sample (normfactor, normsys or lumi)."""
+
+    name: str
+    kind: str  # normfactor | normsys | lumi
+    hi: float = 1.0
+    lo: float = 1.0
+
+
+@dataclass
+class UnbinnedSample:
+    """One process of an unbinned channel: coefficient, nominal yield and yield modifiers."""
+
+    name: str
+    coefficient: Expression
+    nominal_yield: float
+    modifiers: list[YieldModifier]
+
+
+class UnbinnedChannel:
+    """An unbinned channel as per-event tables, evaluated as a torch function of the parameters.
+
+    Arguments:
+        name: channel name.
+        samples: the processes, in table-column order.
+        log_ratios: ``{"observed": (n_obs, J), "reference": (n_ref, J)}`` tables of
+            :math:`\\log r_j(x_i)` (already normalised on the reference events).
+        weights: ``{"observed": (n_obs,), "reference": (n_ref,)}``; observed weights are the
+            data weights (1 for real data), reference weights :math:`\\omega_i` sum to 1.
+        parameter_index: ``{name: position}`` in the model's parameter vector.
+        normsys_code: ``code1`` or ``code4``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        samples: list[UnbinnedSample],
+        log_ratios: dict[str, np.ndarray],
+        weights: dict[str, np.ndarray],
+        parameter_index: dict[str, int],
+        normsys_code: str = "code4",
+    ):
+        self.name = name
+        self.samples = samples
+        self.ratios = {
+            k: torch.as_tensor(np.exp(v), dtype=torch.float64) for k, v in log_ratios.items()
+        }
+        self.weights = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in weights.items()}
+        self.parameter_index = dict(parameter_index)
+        self.normsys_code = normsys_code
+        self.nominal_yields = torch.tensor([s.nominal_yield for s in samples], dtype=torch.float64)
+        # precompute code4 coefficients per (sample, normsys)
+        self._normsys = []
+        for j, sample in enumerate(samples):
+            for modifier in sample.modifiers:
+                if modifier.kind == "normsys":
+                    hi = torch.tensor(modifier.hi, dtype=torch.float64)
+                    lo = torch.tensor(modifier.lo, dtype=torch.float64)
+                    self._normsys.append(
+                        (j, parameter_index[modifier.name], hi, lo, code4_coefficients(hi, lo))
+                    )
+        self._factors = [
+            (j, parameter_index[m.name])
+            for j, s in enumerate(samples)
+            for m in s.modifiers
+            if m.kind in ("normfactor", "lumi")
+        ]
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples)
+
+    def n_events(self, dataset: str = "observed") -> int:
+        return int(self.ratios[dataset].shape[0])
+
+    def coefficients(self, pars: torch.Tensor) -> torch.Tensor:
+        """:math:`c_j(\\theta) = f_j(\\theta)\\, \\nu_j\\, G_j(\\theta)`, shape ``(..., J)``."""
+        values = {name: pars[..., index] for name, index in self.parameter_index.items()}
+        ones = torch.ones_like(pars[..., 0])
+        columns = [sample.coefficient(values) * ones for sample in self.samples]
+        for j, index in self._factors:
+            columns[j] = columns[j] * pars[..., index]
+        interpolate = code4 if self.normsys_code == "code4" else None
+        for j, index, hi, lo, coefficients in self._normsys:
+            alpha = pars[..., index]
+            factor = (
+                interpolate(alpha, hi, lo, coefficients)
+                if interpolate is not None
+                else code1(alpha, hi, lo)
+            )
+            columns[j] = columns[j] * factor
+        return torch.stack(columns, dim=-1) * self.nominal_yields
+
+    def expected_yield(self, pars: torch.Tensor) -> torch.Tensor:
+        """:math:`\\nu(\\theta) = \\sum_j c_j(\\theta)`."""
+        return self.coefficients(pars).sum(-1)
+
+    def intensity_ratio(self, pars: torch.Tensor, dataset: str = "reference") -> torch.Tensor:
+        """:math:`\\sum_j c_j(\\theta) r_j(x_i)` per event: shape ``(n,)`` or ``(batch, n)``."""
+        return self.coefficients(pars) @ self.ratios[dataset].T
+
+    def asimov_weights(self, pars: torch.Tensor) -> torch.Tensor:
+        """Weights of the reference events that make the Asimov dataset at ``pars``:
+        :math:`w_i = \\omega_i \\sum_j c_j(\\theta_A) r_j(x_i)`; they sum to :math:`\\nu(\\theta_A)`."""
+        return self.weights["reference"] * self.intensity_ratio(pars, "reference")
+
+    def nll(
+        self, pars: torch.Tensor, dataset: str = "observed", weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Extended NLL (without :math:`\\theta`-independent constants).
+
+        ``pars``: ``(npar,)`` or ``(batch, npar)``; ``weights``: ``(n,)`` or ``(batch, n)``
+        over the events of ``dataset`` (default: the dataset's own weights).
+        """
+        weights = self.weights[dataset] if weights is None else weights
+        c = self.coefficients(pars)
+        density = (c @ self.ratios[dataset].T).clamp_min(_INTENSITY_FLOOR)
+        return c.sum(-1) - (weights * torch.log(density)).sum(-1)

@@ -1,0 +1,151 @@
+"""Saving and loading ratio ensembles without pickle.
+
+One directory per ensemble:
+
+- ``members.safetensors``: every member's weights and scaler, keys ``member{m}.{parameter}``;
+- ``ensemble.json``: format version, observables, architecture, aggregation, normalisation,
+  training configuration, training histories, checksum of the training inputs, nsbi version.
+
+Nothing is ever unpickled: safetensors holds only tensors and the JSON only plain data. The
+directory is written beside its destination and moved into place, so an interrupted save never
+leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from nsbi.exceptions import NSBIError
+from nsbi.ratios.classifier import RatioClassifier
+from nsbi.ratios.ensemble import RatioEnsemble
+
+__all__ = ["save_ensemble", "load_ensemble", "read_metadata", "RatioModelError", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_WEIGHTS = "members.safetensors"
+_METADATA = "ensemble.json"
+
+
+class RatioModelError(NSBIError):
+    """A ratio model that is missing, unreadable or does not fit the workspace."""
+
+
+def save_ensemble(ensemble: RatioEnsemble, directory: str | Path) -> Path:
+    """Write ``ensemble`` to ``directory`` (replaced atomically if it exists).
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from nsbi.ratios import RatioClassifier, RatioEnsemble
+        >>> ens = RatioEnsemble([RatioClassifier(2, (4,))], ["a", "b"])
+        >>> path = save_ensemble(ens, tempfile.mkdtemp() + "/S")
+        >>> again = load_ensemble(path)
+        >>> np.allclose(again.log_ratio(np.ones((3, 2))), ens.log_ratio(np.ones((3, 2))))
+        True
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for m, member in enumerate(ensemble.members):
+        for key, value in member.state_dict().items():
+            tensors[f"member{m}.{key}"] = value.detach().cpu().contiguous()
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "observables": list(ensemble.observables),
+        "architecture": ensemble.members[0].architecture(),
+        "n_members": ensemble.n_members,
+        "aggregation": ensemble.aggregation,
+        "log_normalisation": ensemble.log_normalisation,
+        **ensemble.metadata,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_file(tensors, str(tmp / _WEIGHTS))
+        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return directory
+
+
+def read_metadata(directory: str | Path) -> dict:
+    """The JSON metadata of a saved ensemble (checksum, observables, ...)."""
+    path = Path(directory) / _METADATA
+    if not path.is_file():
+        raise RatioModelError(
+            f"no ratio model at {Path(directory)} (missing {_METADATA}); "
+            "train it with `nsbi train WORKSPACE`"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RatioModelError(
+            f"{path}: unreadable JSON (line {error.lineno}, column "
+            f"{error.colno}: {error.msg}); retrain with `nsbi train`"
+        ) from None
+
+
+def load_ensemble(directory: str | Path) -> RatioEnsemble:
+    """Read an ensemble written by :func:`save_ensemble` (weights only, no pickle)."""
+    directory = Path(directory)
+    metadata = read_metadata(directory)
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise RatioModelError(
+            f"{directory}: format version {metadata.get('format_version')}; "
+            f"this nsbi reads version {FORMAT_VERSION}; retrain with `nsbi train`"
+        )
+    weights_path = directory / _WEIGHTS
+    if not weights_path.is_file():
+        raise RatioModelError(f"{directory}: missing {_WEIGHTS}; retrain with `nsbi train`")
+    tensors = load_file(str(weights_path))
+    architecture = metadata["architecture"]
+    members = []
+    for m in range(metadata["n_members"]):
+        member = RatioClassifier(
+            architecture["n_inputs"], architecture["hidden_layers"], architecture["activation"]
+        )
+        prefix = f"member{m}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            member.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise RatioModelError(
+                f"{weights_path}: member {m} does not match its architecture "
+                f"({error}); retrain with `nsbi train`"
+            ) from None
+        member.eval()
+        members.append(member)
+    extra = {
+        k: v
+        for k, v in metadata.items()
+        if k
+        not in {
+            "format_version",
+            "observables",
+            "architecture",
+            "n_members",
+            "aggregation",
+            "log_normalisation",
+        }
+    }
+    return RatioEnsemble(
+        members,
+        metadata["observables"],
+        metadata["aggregation"],
+        float(metadata["log_normalisation"]),
+        extra,
+    )

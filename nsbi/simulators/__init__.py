@@ -1,0 +1,11 @@
+"""Analytic toy simulators with exact densities, the truth that learned likelihood ratios are
+tested against.
+
+:class:`InterferenceToy` is an off-shell-Higgs-style model: a signal ``S``, a background ``B`` and
+their destructive interference, combined into the samples ``S``, ``SBI`` and ``B`` with the
+coefficients :math:`\\mu - \\sqrt\\mu`, :math:`\\sqrt\\mu` and :math:`1 - \\sqrt\\mu`.
+"""
+
+from nsbi.simulators.interference import InterferenceToy, bhattacharyya_coefficient
+
+__all__ = ["InterferenceToy", "bhattacharyya_coefficient"]

@@ -1,0 +1,60 @@
+"""The events of a workspace's unbinned samples, read once through :mod:`nsbi.io`.
+
+The reference of a channel is the pool of the nominal events of its reference samples, each
+sample's weights scaled to sum to its yield, so the pool is distributed as
+:math:`p_{\\text{ref}} = \\sum_k \\nu_k p_k / \\sum_k \\nu_k`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nsbi.io import EventSample, read_source
+from nsbi.workspace.workspace import Workspace
+
+__all__ = ["sample_events", "sample_yield", "reference_events", "observed_events"]
+
+
+def sample_events(workspace: Workspace, channel: dict, sample: dict) -> EventSample:
+    """The nominal events of ``sample`` (weights times ``scale`` if given)."""
+    events = read_source(sample["source"], channel["observables"], base_dir=workspace.base_dir)
+    if "scale" in sample:
+        events.weights = events.weights * sample["scale"]
+    return events
+
+
+def sample_yield(sample: dict, events: EventSample) -> float:
+    """:math:`\\nu_j`: the ``yield`` key, else the sum of (scaled) weights after selection."""
+    if "yield" in sample:
+        return float(sample["yield"])
+    return float(events.weights.sum())
+
+
+def reference_events(
+    workspace: Workspace, channel: dict, events: dict[str, EventSample] | None = None
+) -> EventSample:
+    """The pooled nominal events of the channel's reference samples.
+
+    Each reference sample's weights are scaled so that they sum to its yield :math:`\\nu_k`, so
+    the pool follows :math:`\\sum_k \\nu_k p_k / \\sum_k \\nu_k`."""
+    by_name = {s["name"]: s for s in channel["samples"]}
+    parts = []
+    for name in channel["reference"]["samples"]:
+        sample = by_name[name]
+        ev = (
+            events[name] if events and name in events else sample_events(workspace, channel, sample)
+        )
+        scale = sample_yield(sample, ev) / ev.weights.sum()
+        parts.append((ev.features, ev.weights * scale))
+    return EventSample(
+        features=np.concatenate([f for f, _ in parts]),
+        weights=np.concatenate([w for _, w in parts]),
+        observables=Workspace.observable_names(channel),
+        description=f"reference of {channel['name']}: " + "+".join(channel["reference"]["samples"]),
+    )
+
+
+def observed_events(workspace: Workspace, channel: dict) -> EventSample:
+    """The observed events of an unbinned channel (its observation's ntuple)."""
+    observation = workspace.observation(channel["name"])
+    return read_source(observation["source"], channel["observables"], base_dir=workspace.base_dir)
