@@ -20,7 +20,32 @@ from nsbi.exceptions import FitError
 from nsbi.infer.minimize import DEFAULT_TOLERANCE, FitResult, minimize
 from nsbi.model import Model
 
-__all__ = ["ProfileScan", "scan"]
+__all__ = ["ProfileScan", "scan", "crossings"]
+
+
+def crossings(
+    values: Sequence[float], t: Sequence[float], level: float = 1.0
+) -> tuple[float, float]:
+    """The values where a scan ``t(values)`` crosses ``level`` on either side of its minimum,
+    by linear interpolation between points; ``nan`` on a side where it does not cross.
+
+    Example:
+        >>> crossings([0.0, 1.0, 2.0, 3.0], [4.0, 0.0, 1.0, 4.0])
+        (0.75, 2.0)
+    """
+    v = np.asarray(values, dtype=float)
+    t = np.asarray(t, dtype=float)
+    best = int(np.argmin(t))
+    lo = hi = float("nan")
+    for i in range(best, 0, -1):
+        if t[i - 1] >= level > t[i] or t[i - 1] > level >= t[i]:
+            lo = float(np.interp(level, [t[i], t[i - 1]], [v[i], v[i - 1]]))
+            break
+    for i in range(best, len(t) - 1):
+        if t[i + 1] >= level > t[i] or t[i + 1] > level >= t[i]:
+            hi = float(np.interp(level, [t[i], t[i + 1]], [v[i], v[i + 1]]))
+            break
+    return lo, hi
 
 
 @dataclass
@@ -49,20 +74,9 @@ class ProfileScan:
         return {"parameter": self.parameter, "values": self.values.tolist(), "t": self.t.tolist()}
 
     def interval(self, level: float = 1.0) -> tuple[float, float]:
-        """Where ``t`` crosses ``level`` (1: 68.3% CL, 3.84: 95% CL in the Wilks limit), by linear
-        interpolation between scan points; ``nan`` where the scan does not cross."""
-        t, v = self.t, self.values
-        best = int(np.argmin(t))
-        lo = hi = float("nan")
-        for i in range(best, 0, -1):
-            if t[i - 1] >= level > t[i] or t[i - 1] > level >= t[i]:
-                lo = float(np.interp(level, [t[i], t[i - 1]], [v[i], v[i - 1]]))
-                break
-        for i in range(best, len(t) - 1):
-            if t[i + 1] >= level > t[i] or t[i + 1] > level >= t[i]:
-                hi = float(np.interp(level, [t[i], t[i + 1]], [v[i], v[i + 1]]))
-                break
-        return lo, hi
+        """Where ``t`` crosses ``level`` (1: 68.3% CL, 3.84: 95% CL in the Wilks limit); see
+        :func:`crossings`."""
+        return crossings(self.values, self.t, level)
 
 
 def scan(

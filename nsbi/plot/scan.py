@@ -35,7 +35,9 @@ def plot_scan(
     top = 0.0
     for name, values, t in scans:
         ax.plot(values, t, marker="o", markersize=3, label=name)
-        top = max(top, float(np.nanmax(t)))
+        finite = np.asarray(t, dtype=float)[np.isfinite(t)]
+        if finite.size:
+            top = max(top, float(finite.max()))
     for level in levels:
         ax.axhline(level, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel(axis_label(parameter))

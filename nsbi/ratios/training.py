@@ -12,8 +12,12 @@ minimiser is :math:`s^* = p_1/(p_1+p_0)` even when individual weights are negati
 generators), because the loss is linear in the weights and its expectation is unchanged.
 
 Events are split at random into training and validation sets (per class); training uses Adam
-with mini-batches, the learning rate is halved when the validation loss stalls, and training stops
-early once it has not improved for ``patience`` epochs, restoring the best weights. Ensemble
+with mini-batches and a cosine decay of the learning rate from ``learning_rate`` to 1/100 of it
+over ``epochs``; training stops early once the validation loss has not improved for
+``patience`` epochs, and the weights of the best validation epoch are restored. (Measured on the
+interference toy, 100k events, ``benchmarks/ensemble_spread.py`` settings: halving the rate on
+plateaus let noisy validation losses stop members after 9-11 epochs with log-ratio RMSE 0.056;
+the cosine decay over 30 epochs gave 0.027-0.035 for the same seeds.) Ensemble
 members see a Poisson bootstrap of the training events (each event's weight times a Poisson(1)
 draw), which keeps weighted samples weighted.
 """
@@ -171,13 +175,14 @@ def train_classifier(
     x_train, y_train, w_train = stack(0, 1)
     x_val, y_val, w_val = stack(2, 3)
 
-    torch.manual_seed(config.seed)
-    net = RatioClassifier(x_train.shape[1], config.hidden_layers, config.activation)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisation, leave the caller's RNG
+        torch.manual_seed(config.seed)
+        net = RatioClassifier(x_train.shape[1], config.hidden_layers, config.activation)
     net.set_scaler(x_train.mean(0).cpu(), x_train.std(0).cpu())
     net.to(config.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=0.5, patience=max(1, config.patience // 3)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs, eta_min=config.learning_rate / 100
     )
 
     history = TrainingHistory()
@@ -197,13 +202,13 @@ def train_classifier(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch) / n
+            total += float(loss.detach()) * len(batch) / n
         net.eval()
         with torch.no_grad():
             val_loss = float(_weighted_bce(net(x_val), y_val, w_val)) / 2.0
         history.train_loss.append(total)
         history.validation_loss.append(val_loss)
-        scheduler.step(val_loss)
+        scheduler.step()
         if val_loss < best_loss - 1e-7:
             best_loss, stale, history.best_epoch = val_loss, 0, epoch
             best_state = copy.deepcopy(net.state_dict())

@@ -145,7 +145,7 @@ def train_workspace(
                 reference.weights,
                 config,
                 n_members,
-                "mean_ratio",
+                "mean_log_ratio",
             )
             if not force and path.exists():
                 try:

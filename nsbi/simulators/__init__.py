@@ -4,8 +4,10 @@ tested against.
 :class:`InterferenceToy` is an off-shell-Higgs-style model: a signal ``S``, a background ``B`` and
 their destructive interference, combined into the samples ``S``, ``SBI`` and ``B`` with the
 coefficients :math:`\\mu - \\sqrt\\mu`, :math:`\\sqrt\\mu` and :math:`1 - \\sqrt\\mu`.
+:func:`write_toy_workspace` writes one as ROOT ntuples and an nsbi workspace.
 """
 
+from nsbi.simulators.export import write_toy_workspace
 from nsbi.simulators.interference import InterferenceToy, bhattacharyya_coefficient
 
-__all__ = ["InterferenceToy", "bhattacharyya_coefficient"]
+__all__ = ["InterferenceToy", "bhattacharyya_coefficient", "write_toy_workspace"]
