@@ -21,13 +21,54 @@ code4 (polynomial inside, exponential outside):
 with :math:`a = A^{-1} b`, :math:`b = (I^+ - 1,\ I^- - 1,\ I^+ \ln I^+,\ -I^- \ln I^-,\
 I^+ \ln^2 I^+,\ I^- \ln^2 I^-)`, so that the value and the first two derivatives are continuous
 at :math:`\alpha = \pm 1`.
+
+The additive codes interpolate the difference to the nominal,
+:math:`I(\alpha) = I^0 + \Delta(\alpha)` with :math:`\delta^\pm = \pm(I^\pm - I^0)`; applied
+to a factor (nominal :math:`I^0 = 1`) they give :math:`1 + \Delta(\alpha)`:
+
+code0 (piecewise linear): :math:`\Delta = \delta^+ \alpha` for :math:`\alpha > 0`, else
+:math:`\delta^- \alpha`.
+
+code2 (quadratic inside, linear outside), with :math:`a = \frac12(I^+ + I^-) - I^0`,
+:math:`b = \frac12(I^+ - I^-)`:
+
+.. math::
+
+    \Delta(\alpha) = \begin{cases} (b + 2a)(\alpha - 1) & \alpha > 1 \\
+    a\alpha^2 + b\alpha & |\alpha| \le 1 \\ (b - 2a)(\alpha + 1) & \alpha < -1 \end{cases}
+
+exactly as pyhf defines it (its reference ``_slow_code2``, and its fast path since
+scikit-hep/pyhf#2668; pyhf 0.7.6's fast path uses :math:`(b - 2a)\alpha` below -1). Note that
+this definition is discontinuous at :math:`|\alpha| = 1` (ROOT's code 2 adds
+:math:`\pm(I^\pm - I^0)` outside; scikit-hep/pyhf#2729): prefer code4p.
+
+code4p (polynomial inside, linear outside), :math:`S = \frac12(\delta^+ + \delta^-)`,
+:math:`A = \frac1{16}(\delta^+ - \delta^-)`:
+
+.. math::
+
+    \Delta(\alpha) = \begin{cases} \delta^+ \alpha & \alpha > 1 \\
+    \alpha\big(S + \alpha A (15 - 10\alpha^2 + 3\alpha^4)\big) & |\alpha| \le 1 \\
+    \delta^- \alpha & \alpha < -1 \end{cases}
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["code1", "code4", "MULTIPLICATIVE_CODES", "interpolate"]
+__all__ = [
+    "code0",
+    "code1",
+    "code2",
+    "code4",
+    "code4p",
+    "code4_coefficients",
+    "additive_delta",
+    "MULTIPLICATIVE_CODES",
+    "ADDITIVE_CODES",
+    "CODES",
+    "interpolate",
+]
 
 # pyhf's A^{-1} for alpha0 = 1 (rows: a_1 .. a_6; columns: the entries of b)
 _A_INVERSE = torch.tensor(
@@ -47,7 +88,8 @@ def code1(alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tens
     """Exponential interpolation (code1).
 
     Example:
-        >>> float(code1(torch.tensor(0.5), torch.tensor(1.21), torch.tensor(0.81)))
+        >>> t = lambda v: torch.tensor(v, dtype=torch.float64)
+        >>> round(float(code1(t(0.5), t(1.21), t(0.81))), 12)
         1.1
     """
     return torch.where(alpha >= 0, hi**alpha, lo ** (-alpha))
@@ -86,15 +128,82 @@ def code4(
     return torch.where(alpha.abs() < 1, inside, outside)
 
 
+def additive_delta(
+    code: str, alpha: torch.Tensor, hi: torch.Tensor, nominal: torch.Tensor, lo: torch.Tensor
+) -> torch.Tensor:
+    """:math:`\\Delta(\\alpha)` of the additive ``code`` (``code0``, ``code2``, ``code4p``) for
+    the values ``lo``, ``nominal``, ``hi`` at :math:`\\alpha = -1, 0, +1`; pyhf's
+    ``interpolators.<code>`` return exactly these deltas.
+
+    Example:
+        >>> t = lambda v: torch.tensor(v, dtype=torch.float64)
+        >>> [float(additive_delta("code0", t(a), t(12.0), t(10.0), t(9.0))) for a in (-2, 0.5)]
+        [-2.0, 1.0]
+    """
+    delta_up, delta_down = hi - nominal, nominal - lo
+    if code == "code0":
+        return torch.where(alpha > 0, delta_up * alpha, delta_down * alpha)
+    if code == "code2":
+        a = 0.5 * (hi + lo) - nominal
+        b = 0.5 * (hi - lo)
+        inside = a * alpha * alpha + b * alpha
+        return torch.where(
+            alpha > 1,
+            (b + 2 * a) * (alpha - 1),
+            torch.where(alpha < -1, (b - 2 * a) * (alpha + 1), inside),
+        )
+    if code == "code4p":
+        s = 0.5 * (delta_up + delta_down)
+        a = 0.0625 * (delta_up - delta_down)
+        alpha2 = alpha * alpha
+        inside = alpha * (s + alpha * a * (15 + alpha2 * (-10 + alpha2 * 3)))
+        return torch.where(
+            alpha > 1, delta_up * alpha, torch.where(alpha < -1, delta_down * alpha, inside)
+        )
+    raise ValueError(f"unknown additive interpolation code {code!r}; expected code0, code2, code4p")
+
+
+def code0(alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation of a factor (code0): :math:`1 + \\Delta(\\alpha)`."""
+    return 1 + additive_delta("code0", alpha, hi, torch.ones_like(hi), lo)
+
+
+def code2(alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
+    """Quadratic interpolation, linear extrapolation of a factor (code2, pyhf's definition)."""
+    return 1 + additive_delta("code2", alpha, hi, torch.ones_like(hi), lo)
+
+
+def code4p(alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
+    """Polynomial interpolation, linear extrapolation of a factor (code4p, pyhf's histosys
+    default).
+
+    Example:
+        >>> t = lambda v: torch.tensor(v, dtype=torch.float64)
+        >>> [round(float(code4p(t(a), t(1.2), t(0.9))), 6) for a in (-1, 0, 1, 2)]
+        [0.9, 1.0, 1.2, 1.4]
+    """
+    return 1 + additive_delta("code4p", alpha, hi, torch.ones_like(hi), lo)
+
+
 MULTIPLICATIVE_CODES = {"code1": code1, "code4": code4}
+ADDITIVE_CODES = {"code0": code0, "code2": code2, "code4p": code4p}
+CODES = {**MULTIPLICATIVE_CODES, **ADDITIVE_CODES}
 
 
 def interpolate(code: str, alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
-    """Apply the multiplicative interpolation ``code`` (``code1`` or ``code4``)."""
+    """The factor :math:`I(\\alpha)` (nominal 1) of interpolation ``code``, any of
+    ``code0``, ``code1``, ``code2``, ``code4``, ``code4p``; ``hi``/``lo`` are the factors at
+    :math:`\\alpha = \\pm 1` (relative yields, or per-event ratios :math:`g^\\pm(x)`).
+
+    Example:
+        >>> t = lambda v: torch.tensor(v, dtype=torch.float64)
+        >>> round(float(interpolate("code1", t(-0.5), t(1.21), t(0.81))), 6)
+        0.9
+    """
     try:
-        return MULTIPLICATIVE_CODES[code](alpha, hi, lo)
+        function = CODES[code]
     except KeyError:
         raise ValueError(
-            f"unknown interpolation code {code!r}; expected one of "
-            + ", ".join(MULTIPLICATIVE_CODES)
+            f"unknown interpolation code {code!r}; expected one of " + ", ".join(sorted(CODES))
         ) from None
+    return function(alpha, hi, lo)
