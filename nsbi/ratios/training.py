@@ -133,7 +133,8 @@ def train_classifier(
         >>> rng = np.random.default_rng(1)
         >>> x1, x0 = rng.normal(0.5, 1, (4000, 1)), rng.normal(-0.5, 1, (4000, 1))
         >>> net, history = train_classifier(x1, None, x0, None,
-        ...                                 TrainingConfig(hidden_layers=(16,), epochs=20))
+        ...                                 TrainingConfig(hidden_layers=(16,), epochs=40,
+        ...                                                learning_rate=5e-3))
         >>> with torch.no_grad():   # exact log-ratio at x = 0 and x = 1 is 0 and 1
         ...     estimate = net(torch.tensor([[0.0], [1.0]])).numpy()
         >>> bool(abs(estimate[0]) < 0.15 and abs(estimate[1] - 1) < 0.15)

@@ -90,8 +90,14 @@ def test_ensemble_is_normalised_and_members_differ():
     assert np.mean(np.exp(ensemble.log_ratio(x0))) == pytest.approx(1.0, abs=1e-9)
     logs = ensemble.member_log_ratios(x0[:100])
     assert logs.shape == (3, 100) and np.all(ensemble.spread(x0[:100]) > 0)
-    mean_ratio = np.log(np.exp(logs).mean(0)) - ensemble.log_normalisation
-    np.testing.assert_allclose(ensemble.log_ratio(x0[:100]), mean_ratio, atol=1e-10)
+    # the default aggregation is the geometric mean of the member ratios
+    geometric = logs.mean(0) - ensemble.log_normalisation
+    np.testing.assert_allclose(ensemble.log_ratio(x0[:100]), geometric, atol=1e-10)
+    ensemble.aggregation = "mean_ratio"
+    ensemble.normalise(x0, None)
+    arithmetic = np.log(np.exp(logs).mean(0)) - ensemble.log_normalisation
+    np.testing.assert_allclose(ensemble.log_ratio(x0[:100]), arithmetic, atol=1e-10)
+    assert np.mean(np.exp(ensemble.log_ratio(x0))) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_save_load_round_trip_without_pickle(tmp_path):
