@@ -45,20 +45,9 @@ import numpy as np
 import torch
 
 from nsbi.ratios import RatioEnsemble, TrainingConfig, train_ensemble
-from nsbi.simulators import InterferenceToy
+from nsbi.simulators import closure_toy
 
 AGGREGATIONS = ("mean_ratio", "mean_log_ratio")
-
-
-def make_toy() -> InterferenceToy:
-    return InterferenceToy(
-        d=2,
-        nu_signal=50,
-        nu_background=200,
-        interference=0.3,
-        signal_cov=np.diag([0.81, 0.81]),
-        background_cov=np.eye(2),
-    )
 
 
 def reference_pool(toy, events: int, seed_sequence) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -112,7 +101,7 @@ def main():
     sizes = sorted(set(args.members))
     stride, K = max(sizes), args.ensembles
 
-    toy = make_toy()
+    toy = closure_toy()
     data_seed, eval_seed = np.random.SeedSequence(args.seed).spawn(2)
     samples, pool, pool_weights = reference_pool(toy, args.events, data_seed)
     x_eval = evaluation_events(toy, args.eval_events, eval_seed)

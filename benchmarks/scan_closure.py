@@ -13,20 +13,12 @@ minimum).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from nsbi.ratios import load_ensemble
-
-
-def _toy():
-    path = Path(__file__).resolve().parents[1] / "examples" / "interference_toy.py"
-    spec = importlib.util.spec_from_file_location("interference_toy", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_toy()
+from nsbi.simulators import closure_toy
 
 
 def main(argv=None) -> int:
@@ -36,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    toy = _toy()
+    toy = closure_toy()
     ensembles = {p: load_ensemble(args.models / p) for p in toy.processes}
     yields = np.array([toy.yields()[p] for p in toy.processes])
     mus = np.linspace(0.0, 3.0, 301)

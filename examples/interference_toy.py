@@ -30,19 +30,17 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import logsumexp
 
 from nsbi.exceptions import FitError
 from nsbi.infer import fit, scan
 from nsbi.infer.baseline import histogram_baseline
-from nsbi.infer.profile import crossings
+from nsbi.infer.profile import crossings, curve_of
 from nsbi.io import write_json
 from nsbi.model import Model
 from nsbi.plot import plot_scan, save_figure
 from nsbi.ratios import load_ensemble
 from nsbi.ratios.workspace_ratios import train_workspace
-from nsbi.simulators import InterferenceToy, write_toy_workspace
+from nsbi.simulators import InterferenceToy, closure_toy, write_toy_workspace
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import observed_events, reference_events
 
@@ -57,28 +55,6 @@ TRAINING = {
 }
 
 
-def make_toy() -> InterferenceToy:
-    """50 signal and 200 background events at mu = 1, 30% destructive interference."""
-    return InterferenceToy(
-        d=2,
-        nu_signal=50.0,
-        nu_background=200.0,
-        interference=0.3,
-        signal_cov=np.diag([0.81, 0.81]),
-        background_cov=np.eye(2),
-    )
-
-
-def exact_log_ratio(toy: InterferenceToy, process: str, x: np.ndarray) -> np.ndarray:
-    yields = toy.yields()
-    total = sum(yields.values())
-    log_ref = logsumexp(
-        np.stack([toy.log_density(p, x) + np.log(yields[p] / total) for p in toy.processes]),
-        axis=0,
-    )
-    return toy.log_density(process, x) - log_ref
-
-
 def ratio_accuracy(toy: InterferenceToy, models: Path, seed: int = 123) -> dict[str, float]:
     """RMSE of the learned log r_j against the exact one, on fresh reference-pool events whose
     exact log r_j lies between its 1st and 99th percentile (events weighted by yield)."""
@@ -88,7 +64,7 @@ def ratio_accuracy(toy: InterferenceToy, models: Path, seed: int = 123) -> dict[
     w = np.repeat([yields[p] for p in toy.processes], 20_000)
     rmse = {}
     for process in toy.processes:
-        exact = exact_log_ratio(toy, process, x)
+        exact = toy.log_ratio(process, x, reference=toy.processes)
         lo, hi = np.percentile(exact, [1, 99])
         keep = (exact >= lo) & (exact <= hi)
         error = load_ensemble(models / process).log_ratio(x)[keep] - exact[keep]
@@ -98,18 +74,7 @@ def ratio_accuracy(toy: InterferenceToy, models: Path, seed: int = 123) -> dict[
 
 def exact_scan(toy: InterferenceToy, x: np.ndarray, values: np.ndarray, weights=None):
     """t(mu) of the exact densities (events ``x`` with optional weights), and its minimum."""
-
-    def nll(mu):
-        if weights is None:
-            return float(toy.nll(mu, x))
-        return float(toy.total_yield(mu) - toy.log_intensity(x, mu) @ weights)
-
-    grid = np.array([nll(v) for v in values])
-    k = int(np.argmin(grid))
-    lo, hi = values[max(k - 1, 0)], values[min(k + 1, len(values) - 1)]
-    best = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
-    minimum = min(float(best.fun), float(grid.min()))
-    return 2.0 * (grid - minimum), float(best.x)
+    return curve_of(lambda mu: toy.nll(mu, x, weights), values, (0.0, float(values[-1])))
 
 
 def describe(name: str, values, t, best: float) -> dict:
@@ -132,7 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
 
-    toy = make_toy()
+    toy = closure_toy()
     print(f"toy: {toy}; yields {', '.join(f'{k} {v:.1f}' for k, v in toy.yields().items())}")
     path = write_toy_workspace(
         toy,
@@ -166,7 +131,7 @@ def main(argv=None) -> int:
             # w_i = omega_i lambda(x_i | mu = 1) / p_ref(x_i), with exact densities
             ref = reference_events(ws, ws.channel("SR"))
             omega = ref.weights / ref.weights.sum()
-            log_p_ref = toy.log_density("S", ref.features) - exact_log_ratio(toy, "S", ref.features)
+            log_p_ref = toy.log_reference_density(ref.features, toy.processes)
             weights = omega * np.exp(toy.log_intensity(ref.features, 1.0) - log_p_ref)
             t_exact, best_exact = exact_scan(toy, ref.features, values, weights)
         else:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
 
 from nsbi.exceptions import FitError
 from nsbi.infer.minimize import DEFAULT_TOLERANCE, minimize
+from nsbi.infer.profile import curve_of
 from nsbi.model import Model
 from nsbi.workspace import Expression, Workspace, parse
 from nsbi.workspace.events import observed_events, sample_events, sample_yield
@@ -123,20 +123,8 @@ class HistogramBaseline:
         """``(values, t, best)``: the profile scan in the POI and its best-fit value."""
         model = self.model(asimov_poi)
         values = np.asarray(values, dtype=float)
-        nll = np.array([self.profile_nll(model, v) for v in values])
-        start = int(np.argmin(nll))
-        lo = values[max(start - 1, 0)]
-        hi = values[min(start + 1, len(values) - 1)]
-        lo, hi = max(lo, self.poi_bounds[0]), min(hi, self.poi_bounds[1])
-        best = minimize_scalar(
-            lambda v: self.profile_nll(model, v),
-            bounds=(lo, hi),
-            method="bounded",
-            options={"xatol": 1e-6},
-        )
-        nll_min = min(float(best.fun), float(nll.min()))
-        best_value = float(best.x) if best.fun <= nll.min() else float(values[start])
-        return values, 2.0 * (nll - nll_min), best_value
+        t, best = curve_of(lambda v: self.profile_nll(model, v), values, self.poi_bounds)
+        return values, t, best
 
 
 def histogram_baseline(

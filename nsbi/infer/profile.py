@@ -11,16 +11,40 @@ outward from the best fit), which keeps the minimiser on the same valley and sav
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from nsbi.exceptions import FitError
 from nsbi.infer.minimize import DEFAULT_TOLERANCE, FitResult, minimize
 from nsbi.model import Model
 
-__all__ = ["ProfileScan", "scan", "crossings"]
+__all__ = ["ProfileScan", "scan", "crossings", "curve_of"]
+
+
+def curve_of(
+    nll: Callable[[float], float], values: Sequence[float], bounds: tuple[float, float]
+) -> tuple[np.ndarray, float]:
+    """``(t, best)`` of a one-parameter NLL given as a function: ``nll`` on the grid ``values``,
+    its minimum refined by bounded Brent minimisation between the grid neighbours of the lowest
+    point (within ``bounds``), and :math:`t = 2(\\mathrm{NLL} - \\mathrm{NLL}_{\\min})`.
+
+    Example:
+        >>> t, best = curve_of(lambda m: (m - 0.3) ** 2 / 2, [0.0, 0.5, 1.0], (0.0, 1.0))
+        >>> round(best, 6), [round(float(v), 6) for v in t]
+        (0.3, [0.09, 0.04, 0.49])
+    """
+    values = np.asarray(values, dtype=float)
+    grid = np.array([float(nll(v)) for v in values])
+    k = int(np.argmin(grid))
+    lo = max(values[max(k - 1, 0)], bounds[0])
+    hi = min(values[min(k + 1, len(values) - 1)], bounds[1])
+    refined = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
+    if refined.fun <= grid[k]:
+        return 2.0 * (grid - float(refined.fun)), float(refined.x)
+    return 2.0 * (grid - grid[k]), float(values[k])
 
 
 def crossings(

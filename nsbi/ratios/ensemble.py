@@ -138,11 +138,16 @@ class RatioEnsemble:
         """:math:`\\log \\hat r(x)`, normalised, shape ``(n,)``."""
         return self.aggregate(self.member_log_ratios(x)) - self.log_normalisation
 
+    def log_ratio_and_spread(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`log_ratio` and :meth:`spread` from one pass of the members over ``x``."""
+        logs = self.member_log_ratios(x)
+        spread = logs.std(0, ddof=1) if len(self.members) > 1 else np.full(logs.shape[1], np.nan)
+        return self.aggregate(logs) - self.log_normalisation, spread
+
     def spread(self, x: np.ndarray) -> np.ndarray:
         """Per-event standard deviation of :math:`\\log r_m(x)` across members (``nan`` for a
         single member: one member has no spread to measure)."""
-        logs = self.member_log_ratios(x)
-        return logs.std(0, ddof=1) if len(self.members) > 1 else np.full(logs.shape[1], np.nan)
+        return self.log_ratio_and_spread(x)[1]
 
     def normalise(self, reference: np.ndarray, reference_weights: np.ndarray | None) -> None:
         """Set :attr:`log_normalisation` so the weighted mean of :math:`\\hat r` over the

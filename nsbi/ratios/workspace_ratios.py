@@ -172,7 +172,7 @@ def train_workspace(
             )
             save_ensemble(ensemble, path)
             seconds = time.perf_counter() - start
-            log_ratio = ensemble.log_ratio(reference.features)
+            log_ratio, spread = ensemble.log_ratio_and_spread(reference.features)
             closure = reweighting_closure(
                 log_ratio,
                 reference.features,
@@ -181,7 +181,6 @@ def train_workspace(
                 numerator.weights,
                 ensemble.observables,
             )
-            spread = ensemble.spread(reference.features)
             result = TrainingReport(
                 channel["name"],
                 sample["name"],
@@ -254,7 +253,7 @@ def diagnose_workspace(
                 reference = reference_events(workspace, channel, events)
             ensemble = load_ensemble(workspace.ratio_path(channel, sample))
             target = events[sample["name"]]
-            log_ref = ensemble.log_ratio(reference.features)
+            log_ref, spread = ensemble.log_ratio_and_spread(reference.features)
             closure = reweighting_closure(
                 log_ref,
                 reference.features,
@@ -283,7 +282,6 @@ def diagnose_workspace(
                 reference.weights,
                 log_ratios=(ensemble.log_ratio(target.features), log_ref),
             )
-            spread = ensemble.spread(reference.features)
             quantiles = tuple(float(q) for q in np.quantile(spread, [0.16, 0.5, 0.84]))
             results.append(
                 Diagnosis(channel["name"], sample["name"], closure, test, curve, quantiles)

@@ -8,6 +8,15 @@ coefficients :math:`\\mu - \\sqrt\\mu`, :math:`\\sqrt\\mu` and :math:`1 - \\sqrt
 """
 
 from nsbi.simulators.export import write_toy_workspace
-from nsbi.simulators.interference import InterferenceToy, bhattacharyya_coefficient
+from nsbi.simulators.interference import (
+    InterferenceToy,
+    bhattacharyya_coefficient,
+    closure_toy,
+)
 
-__all__ = ["InterferenceToy", "bhattacharyya_coefficient", "write_toy_workspace"]
+__all__ = [
+    "InterferenceToy",
+    "bhattacharyya_coefficient",
+    "closure_toy",
+    "write_toy_workspace",
+]

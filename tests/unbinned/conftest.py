@@ -5,13 +5,11 @@ ensembles are trained once per test session through ``nsbi train`` (small networ
 per sample, 5 members: about a minute on two CPU cores).
 """
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy.special import logsumexp
 
 from nsbi.cli.main import cli
-from nsbi.simulators import InterferenceToy, write_toy_workspace
+from nsbi.simulators import closure_toy, write_toy_workspace
 
 TRAINING = {
     "members": 5,
@@ -24,36 +22,9 @@ TRAINING = {
 }
 
 
-def make_toy() -> InterferenceToy:
-    return InterferenceToy(
-        d=2,
-        nu_signal=50.0,
-        nu_background=200.0,
-        interference=0.3,
-        signal_cov=np.diag([0.81, 0.81]),
-        background_cov=np.eye(2),
-    )
-
-
-def exact_log_ratio(toy: InterferenceToy, process: str, x: np.ndarray) -> np.ndarray:
-    """log p_j(x) - log p_ref(x), p_ref the yield-weighted pool of all three samples."""
-    yields = toy.yields()
-    total = sum(yields.values())
-    log_ref = logsumexp(
-        np.stack([toy.log_density(p, x) + np.log(yields[p] / total) for p in toy.processes]),
-        axis=0,
-    )
-    return toy.log_density(process, x) - log_ref
-
-
-@pytest.fixture(scope="session")
-def exact_log_ratio_of():
-    return exact_log_ratio
-
-
 @pytest.fixture(scope="session")
 def toy():
-    return make_toy()
+    return closure_toy()
 
 
 @pytest.fixture(scope="session")
