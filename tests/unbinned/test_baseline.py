@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import poisson
 
-from nsbi.exceptions import FitError
+from nsbi.exceptions import FitError, InvalidWorkspace
 from nsbi.infer.baseline import histogram_baseline
 from nsbi.simulators import InterferenceToy, write_toy_workspace
 from nsbi.workspace import Workspace
@@ -53,3 +53,17 @@ def test_negative_expected_counts_are_reported(workspace):
     baseline = histogram_baseline(workspace, "SR", bins=40)
     with pytest.raises(FitError, match="fewer bins"):
         baseline.scan(np.linspace(0.0, 5.0, 11))
+
+
+def test_bad_binning_and_channel_kinds_are_named(workspace):
+    with pytest.raises(FitError, match="increase strictly"):
+        histogram_baseline(workspace, "SR", bins={"x1": [0, 0, 1], "x2": 3})
+    with pytest.raises(FitError, match=r"no binning for observables \['x2'\]"):
+        histogram_baseline(workspace, "SR", bins={"x1": 3})
+    with pytest.raises(InvalidWorkspace, match="no channel named 'nope'; channels are: SR"):
+        histogram_baseline(workspace, "nope", bins=3)
+
+
+def test_toy_workspace_needs_events(tmp_path):
+    with pytest.raises(ValueError, match="events_per_sample"):
+        write_toy_workspace(InterferenceToy(), tmp_path, events_per_sample=0)
