@@ -130,6 +130,13 @@ def validate(workspace: Path) -> None:
     default=None,
     help="Write figures (PNG and PDF) into this folder.",
 )
+@click.option(
+    "--ranking",
+    "rank",
+    is_flag=True,
+    help="Rank the constrained nuisance parameters by their impact on the POI (pre- and "
+    "post-fit), with pulls and constraints; drawn with --plot.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def fit(
     workspace,
@@ -145,11 +152,12 @@ def fit(
     tolerance,
     output,
     plot_dir,
+    rank,
     quiet,
 ) -> None:
     """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, HESSE,
     optionally MINOS), optionally with a profile-likelihood scan."""
-    from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, scan
+    from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, pulls, ranking, scan
     from nsbi.infer import fit as mle_fit
     from nsbi.model import Model
     from nsbi.workspace import Workspace
@@ -181,8 +189,10 @@ def fit(
                 best_fit=result,
                 tolerance=tolerance,
             )
+        impacts = ranking(model, result, tolerance=tolerance) if rank else None
     except NSBIError as error:
         _fail(error)
+    pull_table = pulls(model, result)
 
     if not quiet:
         click.echo(str(result))
@@ -194,7 +204,27 @@ def fit(
                 click.echo(f"  {v:>10.4g}  t = {t:10.4f}{'' if f.valid else '  (fit not valid)'}")
             lo, hi = profile.interval(1.0)
             click.echo(f"  68.3% CL interval (t < 1): [{lo:.4g}, {hi:.4g}]")
+        if impacts is not None:
+            poi = model.parameters.poi
+            click.echo(f"\nranking by post-fit impact on {poi}:")
+            click.echo(
+                f"  {'parameter':<24}{'pull':>8}{'constr.':>9}{'pre +':>10}{'pre -':>10}"
+                f"{'post +':>10}{'post -':>10}"
+            )
+            for i in impacts:
+                pull, constraint = pull_table.get(i.name, (float("nan"), float("nan")))
+                click.echo(
+                    f"  {i.name:<24}{pull:>8.3f}{constraint:>9.3f}{i.prefit_up:>+10.4f}"
+                    f"{i.prefit_down:>+10.4f}{i.postfit_up:>+10.4f}{i.postfit_down:>+10.4f}"
+                )
     document = result.to_dict()
+    document["correlation"] = result.correlation.tolist()
+    document["pulls"] = {
+        name: {"pull": pull, "constraint": constraint}
+        for name, (pull, constraint) in pull_table.items()
+    }
+    if impacts is not None:
+        document["ranking"] = [i.to_dict() for i in impacts]
     if profile is not None:
         document["scan"] = {
             "parameter": profile.parameter,
@@ -215,8 +245,18 @@ def fit(
         paths = save_figure(figure, plot_dir, f"scan_{profile.parameter}")
         if not quiet:
             click.echo("wrote " + ", ".join(map(str, paths)))
-    elif plot_dir is not None and not quiet:
-        click.echo("note: --plot draws the profile scan; add --scan POI to get a figure", err=True)
+    if plot_dir is not None and impacts is not None:
+        from nsbi.plot import plot_ranking, save_figure
+
+        figure = plot_ranking(impacts, pull_table, poi=model.parameters.poi)
+        paths = save_figure(figure, plot_dir, "ranking")
+        if not quiet:
+            click.echo("wrote " + ", ".join(map(str, paths)))
+    if plot_dir is not None and profile is None and impacts is None and not quiet:
+        click.echo(
+            "note: --plot draws the profile scan and the ranking; add --scan POI or --ranking",
+            err=True,
+        )
 
 
 def _client(scheduler: str | None, workers: int | None):

@@ -136,12 +136,16 @@ class _Objective:
     alongside a gradient is cached and reused.
     """
 
-    def __init__(self, nll: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(
+        self, nll: Callable[[torch.Tensor], torch.Tensor], twice_differentiable: bool = True
+    ):
         self.nll = nll
         self._x: np.ndarray | None = None
         self._value = 0.0
         self._grad: np.ndarray | None = None
-        self._vectorize = True
+        # autograd Hessians ("vectorized", else "rows"), or "gradient differences" for models
+        # with once-differentiable parts, whose autograd Hessian would be silently wrong
+        self._second_order = "vectorized" if twice_differentiable else "gradient differences"
         self._hessian_x: np.ndarray | None = None
         self._hessian: np.ndarray | None = None
         self.nhessian = 0
@@ -165,7 +169,8 @@ class _Objective:
 
     def hessian(self, x: Sequence[float]) -> np.ndarray:
         """Exact Hessian; the rows are computed in one vectorised backward pass (vmap), with a
-        row-by-row fallback for operations vmap does not support."""
+        row-by-row fallback for operations vmap does not support, and central differences of
+        the exact gradient for once-differentiable operations."""
         x = np.asarray(x, dtype=np.float64)
         if self._hessian_x is not None and np.array_equal(x, self._hessian_x):
             return self._hessian
@@ -175,12 +180,35 @@ class _Objective:
     def _compute_hessian(self, x: np.ndarray) -> np.ndarray:
         pars = torch.tensor(x)
         self.nhessian += 1
-        if self._vectorize:
+        if self._second_order == "vectorized":
             try:
                 return torch.autograd.functional.hessian(self.nll, pars, vectorize=True).numpy()
             except RuntimeError:
-                self._vectorize = False
-        return torch.autograd.functional.hessian(self.nll, pars).numpy()
+                self._second_order = "rows"
+        if self._second_order == "rows":
+            try:
+                return torch.autograd.functional.hessian(self.nll, pars).numpy()
+            except RuntimeError:
+                self._second_order = "gradient differences"
+        return self._gradient_difference_hessian(x)
+
+    def _gradient_difference_hessian(self, x: np.ndarray) -> np.ndarray:
+        """Central differences of the exact gradient, symmetrised:
+        :math:`H_{kl} \\approx [\\nabla_l f(x + h_k e_k) - \\nabla_l f(x - h_k e_k)] / 2h_k`
+        with :math:`h_k = 10^{-4} \\max(1, |x_k|)` (truncation error :math:`O(h^2)`)."""
+        hessian = np.empty((len(x), len(x)))
+        for k in range(len(x)):
+            step = 1e-4 * max(1.0, abs(x[k]))
+            up, down = x.copy(), x.copy()
+            up[k] += step
+            down[k] -= step
+            hessian[k] = (self._raw_grad(up) - self._raw_grad(down)) / (2 * step)
+        return 0.5 * (hessian + hessian.T)
+
+    def _raw_grad(self, x: np.ndarray) -> np.ndarray:
+        pars = torch.from_numpy(x.copy()).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.nll(pars), pars)
+        return grad.numpy()
 
 
 def _newton_polish(
@@ -256,7 +284,7 @@ def minimize(
         start[index] = value
         fixed[index] = True
 
-    objective = _Objective(lambda p: model.nll(p, weights))
+    objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
     with pyhf_torch_backend():
         minuit = iminuit.Minuit(
             objective.value, start, grad=objective.grad, hessian=objective.hessian, name=space.names

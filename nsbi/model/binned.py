@@ -107,6 +107,15 @@ class BinnedChannels:
             self.constrained = {
                 name: config.param_set(name).constrained for name in config.par_order
             }
+            self.widths = [0.0] * len(self.par_names)
+            for name in config.par_order:
+                param_set = config.param_set(name)
+                if param_set.constrained:
+                    width = param_set.width()
+                    for k, value in zip(
+                        range(*self.slices[name].indices(len(self.par_names))), width, strict=True
+                    ):
+                        self.widths[k] = float(value)
             self.channel_nbins = dict(config.channel_nbins)
             data = self.workspace.data(self.pyhf_model)
             self.data = torch.as_tensor(data, dtype=torch.float64)

@@ -122,7 +122,11 @@ class Model:
 
         self.unbinned: list[UnbinnedChannel] = [
             build_unbinned_channel(
-                workspace, channel, index, normsys_code=interpolation.get("normsys", "code4")
+                workspace,
+                channel,
+                index,
+                normsys_code=interpolation.get("normsys", "code4"),
+                shape_code=interpolation.get("shape", "code4"),
             )
             for channel in workspace.unbinned_channels()
         ]
@@ -175,6 +179,25 @@ class Model:
             raise FitError(f"POI {poi!r} is not a parameter of the model")
         space = ParameterSpace(names, init, bounds, fixed, poi, constrained)
         return space, constraints
+
+    @property
+    def twice_differentiable(self) -> bool:
+        """Whether torch's double backward gives exact second derivatives of :meth:`nll`
+        (False with fused per-event shape systematics, see :mod:`nsbi.model.shapes`; the
+        minimiser then differentiates the exact gradient numerically)."""
+        return all(channel.twice_differentiable for channel in self.unbinned)
+
+    @property
+    def prefit_uncertainties(self) -> np.ndarray:
+        """Pre-fit standard deviation of each parameter: the width of its constraint term
+        (pyhf's ``param_set.width()`` for binned parameters, 1 for a unit-Gaussian
+        :math:`\alpha`, ``sigmas`` for ``lumi``), 0 for free parameters."""
+        widths = np.zeros(len(self.parameters))
+        if self.binned is not None:
+            widths[: len(self.binned.widths)] = self.binned.widths
+        for constraint in self._constraints:
+            widths[constraint.index] = constraint.sigma
+        return widths
 
     @classmethod
     def from_workspace(cls, workspace: Workspace, measurement: str | None = None) -> Model:

@@ -2,7 +2,10 @@ r"""Building unbinned channels: events from ntuples, ratio ensembles from disk, 
 
 For each unbinned channel: the reference events (:mod:`nsbi.workspace.events`), the observed
 events, and the tables :math:`\log r_j(x_i)` on both. Each ratio is renormalised so that its
-weighted mean over the reference events is 1.
+weighted mean over the reference events is 1. For each ``shape`` modifier, the tables
+:math:`\ln g^\pm_{jk}(x_i)` on both event sets (learned ensembles, or weight ratios of a
+weight-based variation) and its relative yields :math:`\nu_j^\pm/\nu_j` (the varied sums of
+weights), which enter the yield factor with the ``normsys`` code.
 """
 
 from __future__ import annotations
@@ -10,21 +13,29 @@ from __future__ import annotations
 import numpy as np
 
 from nsbi.exceptions import NSBIError
+from nsbi.model.shapes import ShapeSystematics
 from nsbi.model.unbinned import UnbinnedChannel, UnbinnedSample, YieldModifier
 from nsbi.ratios import RatioModelError, load_ensemble
 from nsbi.workspace import Workspace, parse
-from nsbi.workspace.events import observed_events, reference_events, sample_events, sample_yield
+from nsbi.workspace.events import (
+    observed_events,
+    reference_events,
+    sample_events,
+    sample_yield,
+    variation_events,
+    weight_variation_log_ratio,
+)
 
 __all__ = ["build_unbinned_channel"]
 
 
-def _load_checked(workspace: Workspace, channel: dict, sample: dict):
-    path = workspace.ratio_path(channel, sample)
+def _load_checked(workspace: Workspace, channel: dict, sample: dict, path=None, what=""):
+    path = path or workspace.ratio_path(channel, sample)
     try:
         ensemble = load_ensemble(path)
     except RatioModelError as error:
         raise RatioModelError(
-            f"channel {channel['name']!r}, sample {sample['name']!r}: {error}"
+            f"channel {channel['name']!r}, sample {sample['name']!r}{what}: {error}"
         ) from None
     expected = Workspace.observable_names(channel)
     if list(ensemble.observables) != expected:
@@ -35,11 +46,52 @@ def _load_checked(workspace: Workspace, channel: dict, sample: dict):
     return ensemble
 
 
+def _shape_tables(
+    workspace: Workspace, channel: dict, sample: dict, modifier: dict, reference, observed
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``({dataset: ln g+}, {dataset: ln g-})`` on the reference and observed events."""
+    hi, lo = {}, {}
+    if Workspace.is_weight_variation(modifier):
+        by_name = {s["name"]: s for s in channel["samples"]}
+        for side, out in (("hi", hi), ("lo", lo)):
+            out["reference"] = np.concatenate(
+                [
+                    weight_variation_log_ratio(
+                        workspace, channel, by_name[name]["source"], sample, modifier, side
+                    )
+                    for name in channel["reference"]["samples"]
+                ]
+            )
+            source = workspace.observation(channel["name"])["source"]
+            try:
+                out["observed"] = weight_variation_log_ratio(
+                    workspace, channel, source, sample, modifier, side
+                )
+            except NSBIError as error:
+                raise NSBIError(
+                    f"channel {channel['name']!r}, sample {sample['name']!r}: the weight-based "
+                    f"shape modifier {modifier['name']!r} is evaluated on the observed events "
+                    f"too, and failed there: {error}. Add the branches to the observed ntuple, "
+                    "or learn the variation as a function of the observables by giving the "
+                    'modifier a "ratio": {"hi": DIR, "lo": DIR} and running `nsbi train`'
+                ) from None
+        return hi, lo
+    for side, out in (("hi", hi), ("lo", lo)):
+        path = workspace.variation_ratio_path(channel, sample, modifier, side)
+        ensemble = _load_checked(
+            workspace, channel, sample, path, f", shape modifier {modifier['name']!r} ({side})"
+        )
+        out["reference"] = ensemble.log_ratio(reference.features)
+        out["observed"] = ensemble.log_ratio(observed.features)
+    return hi, lo
+
+
 def build_unbinned_channel(
     workspace: Workspace,
     channel: dict,
     parameter_index: dict[str, int],
     normsys_code: str = "code4",
+    shape_code: str = "code4",
 ) -> UnbinnedChannel:
     """Read events, load ensembles, and tabulate :math:`\\log r_j` for one unbinned channel."""
     events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
@@ -48,7 +100,12 @@ def build_unbinned_channel(
     omega = reference.weights / reference.weights.sum()
 
     samples, observed_logs, reference_logs = [], [], []
-    for sample in channel["samples"]:
+    pairs, shape_hi, shape_lo = (
+        [],
+        {"reference": [], "observed": []},
+        {"reference": [], "observed": []},
+    )
+    for j, sample in enumerate(channel["samples"]):
         if workspace.needs_ratio_model(channel, sample):
             ensemble = _load_checked(workspace, channel, sample)
             log_ref = ensemble.log_ratio(reference.features)
@@ -71,12 +128,28 @@ def build_unbinned_channel(
                 )
             elif modifier["type"] in ("normfactor", "lumi"):
                 modifiers.append(YieldModifier(modifier["name"], modifier["type"]))
-            else:
-                raise NSBIError(
-                    f"channel {channel['name']!r}, sample {sample['name']!r}: the "
-                    f"{modifier['type']!r} modifier {modifier['name']!r} is specified but this "
-                    "version of nsbi does not evaluate per-event shape systematics yet"
+            elif modifier["type"] == "shape":
+                nominal = events[sample["name"]].weights.sum()
+                relative = {
+                    side: variation_events(workspace, channel, sample, modifier, side).sum_weights
+                    / nominal
+                    for side in ("hi", "lo")
+                }
+                for side, value in relative.items():
+                    if not value > 0:
+                        raise NSBIError(
+                            f"channel {channel['name']!r}, sample {sample['name']!r}, shape "
+                            f"modifier {modifier['name']!r}: the {side} variation's sum of "
+                            f"weights is {value:g} times the nominal; it must be positive"
+                        )
+                modifiers.append(
+                    YieldModifier(modifier["name"], "shape", relative["hi"], relative["lo"])
                 )
+                hi, lo = _shape_tables(workspace, channel, sample, modifier, reference, observed)
+                pairs.append((j, parameter_index[modifier["name"]]))
+                for dataset in ("reference", "observed"):
+                    shape_hi[dataset].append(hi[dataset])
+                    shape_lo[dataset].append(lo[dataset])
         samples.append(
             UnbinnedSample(
                 sample["name"],
@@ -95,4 +168,13 @@ def build_unbinned_channel(
         weights={"observed": observed.weights, "reference": omega},
         parameter_index=parameter_index,
         normsys_code=normsys_code,
+        shapes=ShapeSystematics(
+            pairs,
+            {k: np.stack(v, 1) for k, v in shape_hi.items()},
+            {k: np.stack(v, 1) for k, v in shape_lo.items()},
+            n_samples=len(samples),
+            code=shape_code,
+        )
+        if pairs
+        else None,
     )

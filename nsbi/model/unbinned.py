@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from nsbi.model.interpolation import code1, code4, code4_coefficients
+from nsbi.model.shapes import ShapeSystematics
 from nsbi.workspace.expressions import Expression
 
 __all__ = ["UnbinnedChannel", "UnbinnedSample", "YieldModifier"]
@@ -50,7 +51,7 @@ class YieldModifier:
     """A multiplicative yield modifier of one sample (normfactor, normsys or lumi)."""
 
     name: str
-    kind: str  # normfactor | normsys | lumi
+    kind: str  # normfactor | normsys | lumi | shape (the yield change of a shape modifier)
     hi: float = 1.0
     lo: float = 1.0
 
@@ -76,7 +77,9 @@ class UnbinnedChannel:
         weights: ``{"observed": (n_obs,), "reference": (n_ref,)}``; observed weights are the
             data weights (1 for real data), reference weights :math:`\\omega_i` sum to 1.
         parameter_index: ``{name: position}`` in the model's parameter vector.
-        normsys_code: ``code1`` or ``code4``.
+        normsys_code: ``code1`` or ``code4`` (also for the yield change of ``shape`` modifiers).
+        shapes: the per-event shape systematics (:class:`~nsbi.model.shapes.ShapeSystematics`),
+            or ``None``.
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class UnbinnedChannel:
         weights: dict[str, np.ndarray],
         parameter_index: dict[str, int],
         normsys_code: str = "code4",
+        shapes: ShapeSystematics | None = None,
     ):
         self.name = name
+        self.shapes = shapes if shapes is not None and shapes.n_pairs else None
         self.samples = samples
         self.ratios = {
             k: torch.as_tensor(np.exp(v), dtype=torch.float64) for k, v in log_ratios.items()
@@ -101,7 +106,7 @@ class UnbinnedChannel:
         self._normsys = []
         for j, sample in enumerate(samples):
             for modifier in sample.modifiers:
-                if modifier.kind == "normsys":
+                if modifier.kind in ("normsys", "shape"):
                     hi = torch.tensor(modifier.hi, dtype=torch.float64)
                     lo = torch.tensor(modifier.lo, dtype=torch.float64)
                     self._normsys.append(
@@ -113,6 +118,11 @@ class UnbinnedChannel:
             for m in s.modifiers
             if m.kind in ("normfactor", "lumi")
         ]
+
+    @property
+    def twice_differentiable(self) -> bool:
+        """False when the shape systematics use the fused, once-differentiable pass."""
+        return self.shapes is None or self.shapes.twice_differentiable
 
     @property
     def n_samples(self) -> int:
@@ -143,24 +153,54 @@ class UnbinnedChannel:
         """:math:`\\nu(\\theta) = \\sum_j c_j(\\theta)`."""
         return self.coefficients(pars).sum(-1)
 
+    def _event_terms(self, pars: torch.Tensor, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coefficients per event and process: ``(c, t)`` with the intensity ratio
+        :math:`\\sum_j t_{ij}` and the yield :math:`\\sum_j c_j`.
+
+        Without shape systematics :math:`t_{ij} = c_j r_j(x_i)`; with them
+        :math:`t_{ij} = c_j r_j(x_i) g_j(x_i,\alpha) / N_j(\alpha)`, with :math:`N_j` the
+        reference-event normalisation of :mod:`nsbi.model.shapes`.
+        """
+        c = self.coefficients(pars)
+        ratios = self.ratios[dataset]
+        if self.shapes is None:
+            return c, c.unsqueeze(-2) * ratios
+        log_g_ref = self.shapes.log_factors(pars, "reference")
+        shaped_ref = self.ratios["reference"] * torch.exp(log_g_ref)  # (..., n_ref, J)
+        norm = (self.weights["reference"].unsqueeze(-1) * shaped_ref).sum(-2)  # (..., J)
+        shaped = (
+            shaped_ref
+            if dataset == "reference"
+            else ratios * torch.exp(self.shapes.log_factors(pars, dataset))
+        )
+        return c, (c / norm).unsqueeze(-2) * shaped
+
     def intensity_ratio(self, pars: torch.Tensor, dataset: str = "reference") -> torch.Tensor:
-        """:math:`\\sum_j c_j(\\theta) r_j(x_i)` per event: shape ``(n,)`` or ``(batch, n)``."""
-        return self.coefficients(pars) @ self.ratios[dataset].T
+        """:math:`\\lambda(x_i|\theta)/p_{\text{ref}}(x_i)` per event: shape ``(n,)`` or
+        ``(batch, n)``."""
+        if self.shapes is None:
+            return self.coefficients(pars) @ self.ratios[dataset].T
+        return self._event_terms(pars, dataset)[1].sum(-1)
 
     def asimov_weights(self, pars: torch.Tensor) -> torch.Tensor:
         """Weights of the reference events that make the Asimov dataset at ``pars``:
-        :math:`w_i = \\omega_i \\sum_j c_j(\\theta_A) r_j(x_i)`; they sum to :math:`\\nu(\\theta_A)`."""
+        :math:`w_i = \\omega_i \\lambda(x_i|\theta_A)/p_{\text{ref}}(x_i)`; they sum to
+        :math:`\nu(\theta_A)`."""
         return self.weights["reference"] * self.intensity_ratio(pars, "reference")
 
     def nll(
         self, pars: torch.Tensor, dataset: str = "observed", weights: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Extended NLL (without :math:`\\theta`-independent constants).
+        """Extended NLL (without :math:`\theta`-independent constants).
 
         ``pars``: ``(npar,)`` or ``(batch, npar)``; ``weights``: ``(n,)`` or ``(batch, n)``
         over the events of ``dataset`` (default: the dataset's own weights).
         """
         weights = self.weights[dataset] if weights is None else weights
-        c = self.coefficients(pars)
-        density = (c @ self.ratios[dataset].T).clamp_min(_INTENSITY_FLOOR)
+        if self.shapes is None:
+            c = self.coefficients(pars)
+            density = (c @ self.ratios[dataset].T).clamp_min(_INTENSITY_FLOOR)
+            return c.sum(-1) - (weights * torch.log(density)).sum(-1)
+        c, terms = self._event_terms(pars, dataset)
+        density = terms.sum(-1).clamp_min(_INTENSITY_FLOOR)
         return c.sum(-1) - (weights * torch.log(density)).sum(-1)

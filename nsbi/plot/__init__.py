@@ -1,7 +1,15 @@
 """Figures in mplhep style: every result nsbi makes can be drawn here and saved as PNG and PDF."""
 
 from nsbi.plot.diagnostics import plot_calibration, plot_closure
+from nsbi.plot.ranking import plot_ranking
 from nsbi.plot.scan import plot_scan
 from nsbi.plot.style import save_figure, set_style
 
-__all__ = ["plot_scan", "plot_closure", "plot_calibration", "save_figure", "set_style"]
+__all__ = [
+    "plot_scan",
+    "plot_ranking",
+    "plot_closure",
+    "plot_calibration",
+    "save_figure",
+    "set_style",
+]

@@ -6,6 +6,10 @@ sample), an ensemble of :math:`p_j/p_{\\text{ref}}` is trained on the sample's n
 against the channel's reference events and saved where the workspace says. An ensemble whose
 stored checksum matches the current inputs and settings is up to date and is not retrained.
 After training, the reweighting closure of each ensemble is computed and reported.
+
+Each learned ``shape`` modifier adds two ensembles, :math:`p_j(x|\alpha_k=\\pm1)/p_j(x|0)`,
+trained on the varied events against the sample's nominal events (``SAMPLE_NAME_hi`` and
+``SAMPLE_NAME_lo`` in the reports); weight-based variations need none.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from nsbi.ratios.serialization import (
 )
 from nsbi.ratios.training import TrainingConfig
 from nsbi.workspace import Workspace
-from nsbi.workspace.events import reference_events, sample_events
+from nsbi.workspace.events import reference_events, sample_events, variation_events
 
 __all__ = [
     "TrainingReport",
@@ -127,22 +131,42 @@ def train_workspace(
             continue
         events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
         reference = reference_events(workspace, channel, events)
+        jobs = []  # (label, numerator, denominator, path)
         for sample in wanted:
-            if not workspace.needs_ratio_model(channel, sample):
+            if workspace.needs_ratio_model(channel, sample):
+                jobs.append(
+                    (
+                        sample["name"],
+                        events[sample["name"]],
+                        reference,
+                        workspace.ratio_path(channel, sample),
+                    )
+                )
+            else:
                 result = TrainingReport(
                     channel["name"], sample["name"], None, "reference (ratio 1, nothing to train)"
                 )
                 reports.append(result)
                 if report:
                     report(result)
-                continue
-            numerator = events[sample["name"]]
-            path = workspace.ratio_path(channel, sample)
+            for modifier in sample["modifiers"]:
+                if modifier["type"] != "shape" or Workspace.is_weight_variation(modifier):
+                    continue
+                for side in ("hi", "lo"):
+                    jobs.append(
+                        (
+                            f"{sample['name']}_{modifier['name']}_{side}",
+                            variation_events(workspace, channel, sample, modifier, side),
+                            events[sample["name"]],
+                            workspace.variation_ratio_path(channel, sample, modifier, side),
+                        )
+                    )
+        for label, numerator, denominator, path in jobs:
             checksum = ensemble_checksum(
                 numerator.features,
                 numerator.weights,
-                reference.features,
-                reference.weights,
+                denominator.features,
+                denominator.weights,
                 config,
                 n_members,
                 "mean_log_ratio",
@@ -150,7 +174,7 @@ def train_workspace(
             if not force and path.exists():
                 try:
                     if read_metadata(path).get("checksum") == checksum:
-                        result = TrainingReport(channel["name"], sample["name"], path, "up to date")
+                        result = TrainingReport(channel["name"], label, path, "up to date")
                         reports.append(result)
                         if report:
                             report(result)
@@ -161,29 +185,29 @@ def train_workspace(
             ensemble = train_ensemble(
                 numerator.features,
                 numerator.weights,
-                reference.features,
-                reference.weights,
+                denominator.features,
+                denominator.weights,
                 Workspace.observable_names(channel),
                 config,
                 n_members,
                 progress=progress,
                 client=client,
-                name=f"{channel['name']}/{sample['name']}",
+                name=f"{channel['name']}/{label}",
             )
             save_ensemble(ensemble, path)
             seconds = time.perf_counter() - start
-            log_ratio, spread = ensemble.log_ratio_and_spread(reference.features)
+            log_ratio, spread = ensemble.log_ratio_and_spread(denominator.features)
             closure = reweighting_closure(
                 log_ratio,
-                reference.features,
-                reference.weights,
+                denominator.features,
+                denominator.weights,
                 numerator.features,
                 numerator.weights,
                 ensemble.observables,
             )
             result = TrainingReport(
                 channel["name"],
-                sample["name"],
+                label,
                 path,
                 "trained",
                 n_members,

@@ -5,6 +5,9 @@ tested against.
 their destructive interference, combined into the samples ``S``, ``SBI`` and ``B`` with the
 coefficients :math:`\\mu - \\sqrt\\mu`, :math:`\\sqrt\\mu` and :math:`1 - \\sqrt\\mu`.
 :func:`write_toy_workspace` writes one as ROOT ntuples and an nsbi workspace.
+
+:class:`SystematicsToy` has a background whose mean and width move with a nuisance parameter
+and a yield systematic, exact for every :math:`\alpha` (:func:`write_systematics_workspace`).
 """
 
 from nsbi.simulators.export import write_toy_workspace
@@ -13,9 +16,12 @@ from nsbi.simulators.interference import (
     bhattacharyya_coefficient,
     closure_toy,
 )
+from nsbi.simulators.systematics import SystematicsToy, write_systematics_workspace
 
 __all__ = [
     "InterferenceToy",
+    "SystematicsToy",
+    "write_systematics_workspace",
     "bhattacharyya_coefficient",
     "closure_toy",
     "write_toy_workspace",

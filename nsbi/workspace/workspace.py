@@ -120,6 +120,27 @@ class Workspace:
         ``models/<channel>/<sample>`` beside the workspace)."""
         return self.resolve(sample.get("ratio", f"models/{channel['name']}/{sample['name']}"))
 
+    def variation_ratio_path(self, channel: dict, sample: dict, modifier: dict, side: str) -> Path:
+        """Where the ensemble :math:`p_j(x|\alpha=\\pm1)/p_j(x|0)` of a learned ``shape``
+        modifier lives: ``data.ratio.<side>``, default ``<sample ratio>_<name>_<side>``."""
+        explicit = modifier["data"].get("ratio")
+        if explicit:
+            return self.resolve(explicit[side])
+        base = self.ratio_path(channel, sample)
+        return base.with_name(f"{base.name}_{modifier['name']}_{side}")
+
+    @staticmethod
+    def is_weight_variation(modifier: dict) -> bool:
+        """True for a ``shape`` modifier whose variations override only the event weight and
+        that names no ``ratio``: its per-event factor is the weight ratio, nothing is trained."""
+        data = modifier["data"]
+        return "ratio" not in data and all(set(data[side]) == {"weight"} for side in ("hi", "lo"))
+
+    @staticmethod
+    def variation_source(source: dict, modifier: dict, side: str) -> dict:
+        """The nominal ``source`` with the ``shape`` modifier's ``side`` overrides applied."""
+        return {**source, **modifier["data"][side]}
+
     @staticmethod
     def needs_ratio_model(channel: dict, sample: dict) -> bool:
         """False only for the sole reference sample, whose ratio to itself is 1."""
