@@ -286,8 +286,15 @@ def minimize(
 
     objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
     with pyhf_torch_backend():
+        # MIGRAD is seeded with the exact Hessian only when autograd gives it; a model with
+        # once-differentiable parts (code1/code4 per-event shapes, whose code1 factors have a
+        # kink at alpha = 0) lets MIGRAD and HESSE build their own from the exact gradient
         minuit = iminuit.Minuit(
-            objective.value, start, grad=objective.grad, hessian=objective.hessian, name=space.names
+            objective.value,
+            start,
+            grad=objective.grad,
+            hessian=objective.hessian if model.twice_differentiable else None,
+            name=space.names,
         )
         minuit.errordef = iminuit.Minuit.LIKELIHOOD
         minuit.limits = space.bounds
