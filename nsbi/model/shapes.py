@@ -129,14 +129,6 @@ class ShapeSystematics:
     def n_pairs(self) -> int:
         return len(self.pairs)
 
-    def with_tables(self, dataset: str, log_hi: np.ndarray, log_lo: np.ndarray):
-        """A copy with the tables of ``dataset`` replaced (e.g. other observed events)."""
-        other = object.__new__(ShapeSystematics)
-        other.__dict__.update(self.__dict__)
-        other.log_hi = {**self.log_hi, dataset: torch.as_tensor(np.asarray(log_hi, np.float32))}
-        other.log_lo = {**self.log_lo, dataset: torch.as_tensor(np.asarray(log_lo, np.float32))}
-        return other
-
     def _chunk_log_factors(
         self, alpha: torch.Tensor, log_hi: torch.Tensor, log_lo: torch.Tensor
     ) -> torch.Tensor:
@@ -254,7 +246,6 @@ class _FusedLogFactors(torch.autograd.Function):
         grad_alpha = torch.zeros(shapes.n_pairs, dtype=torch.float64)
         n = d_log_i.shape[0]
         step = max(1, _CHUNK_ELEMENTS // max(shapes.n_pairs, 1))
-        per_pair = grad_out.new_empty(0)
         for start in range(0, n, step):
             chunk = d_log_i[start : start + step].double()
             per_pair = grad_out[start : start + step] @ shapes._membership.T  # (m, P)

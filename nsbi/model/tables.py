@@ -23,7 +23,7 @@ from nsbi.workspace.events import (
     sample_events,
     sample_yield,
     variation_events,
-    weight_variation_log_ratio,
+    weight_variation_log_ratios,
 )
 
 __all__ = ["build_unbinned_channel"]
@@ -53,28 +53,26 @@ def _shape_tables(
     hi, lo = {}, {}
     if Workspace.is_weight_variation(modifier):
         by_name = {s["name"]: s for s in channel["samples"]}
-        for side, out in (("hi", hi), ("lo", lo)):
-            out["reference"] = np.concatenate(
-                [
-                    weight_variation_log_ratio(
-                        workspace, channel, by_name[name]["source"], sample, modifier, side
-                    )
-                    for name in channel["reference"]["samples"]
-                ]
+        parts = [
+            weight_variation_log_ratios(
+                workspace, channel, by_name[name]["source"], sample, modifier
             )
-            source = workspace.observation(channel["name"])["source"]
-            try:
-                out["observed"] = weight_variation_log_ratio(
-                    workspace, channel, source, sample, modifier, side
-                )
-            except NSBIError as error:
-                raise NSBIError(
-                    f"channel {channel['name']!r}, sample {sample['name']!r}: the weight-based "
-                    f"shape modifier {modifier['name']!r} is evaluated on the observed events "
-                    f"too, and failed there: {error}. Add the branches to the observed ntuple, "
-                    "or learn the variation as a function of the observables by giving the "
-                    'modifier a "ratio": {"hi": DIR, "lo": DIR} and running `nsbi train`'
-                ) from None
+            for name in channel["reference"]["samples"]
+        ]
+        source = workspace.observation(channel["name"])["source"]
+        try:
+            on_data = weight_variation_log_ratios(workspace, channel, source, sample, modifier)
+        except NSBIError as error:
+            raise NSBIError(
+                f"channel {channel['name']!r}, sample {sample['name']!r}: the weight-based "
+                f"shape modifier {modifier['name']!r} is evaluated on the observed events "
+                f"too, and failed there: {error}. Add the branches to the observed ntuple, "
+                "or learn the variation as a function of the observables by giving the "
+                'modifier a "ratio": {"hi": DIR, "lo": DIR} and running `nsbi train`'
+            ) from None
+        for side, out in (("hi", hi), ("lo", lo)):
+            out["reference"] = np.concatenate([part[side] for part in parts])
+            out["observed"] = on_data[side]
         return hi, lo
     for side, out in (("hi", hi), ("lo", lo)):
         path = workspace.variation_ratio_path(channel, sample, modifier, side)

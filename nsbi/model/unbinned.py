@@ -197,10 +197,11 @@ class UnbinnedChannel:
         over the events of ``dataset`` (default: the dataset's own weights).
         """
         weights = self.weights[dataset] if weights is None else weights
-        if self.shapes is None:
+        if self.shapes is None:  # one matrix product, no (events, processes) intermediate
             c = self.coefficients(pars)
-            density = (c @ self.ratios[dataset].T).clamp_min(_INTENSITY_FLOOR)
-            return c.sum(-1) - (weights * torch.log(density)).sum(-1)
-        c, terms = self._event_terms(pars, dataset)
-        density = terms.sum(-1).clamp_min(_INTENSITY_FLOOR)
+            density = c @ self.ratios[dataset].T
+        else:
+            c, terms = self._event_terms(pars, dataset)
+            density = terms.sum(-1)
+        density = density.clamp_min(_INTENSITY_FLOOR)
         return c.sum(-1) - (weights * torch.log(density)).sum(-1)

@@ -109,6 +109,12 @@ def train_workspace(
         report: called with each :class:`TrainingReport` as it is made.
     """
     reports = []
+
+    def emit(result: TrainingReport) -> None:
+        reports.append(result)
+        if report:
+            report(result)
+
     selected = set(only or [])
     known = set()
     for channel in workspace.unbinned_channels():
@@ -146,9 +152,7 @@ def train_workspace(
                 result = TrainingReport(
                     channel["name"], sample["name"], None, "reference (ratio 1, nothing to train)"
                 )
-                reports.append(result)
-                if report:
-                    report(result)
+                emit(result)
             for modifier in sample["modifiers"]:
                 if modifier["type"] != "shape" or Workspace.is_weight_variation(modifier):
                     continue
@@ -175,9 +179,7 @@ def train_workspace(
                 try:
                     if read_metadata(path).get("checksum") == checksum:
                         result = TrainingReport(channel["name"], label, path, "up to date")
-                        reports.append(result)
-                        if report:
-                            report(result)
+                        emit(result)
                         continue
                 except RatioModelError:
                     pass
@@ -215,9 +217,7 @@ def train_workspace(
                 {h.observable: h.chi2_per_ndf for h in closure},
                 float(np.median(spread)),
             )
-            reports.append(result)
-            if report:
-                report(result)
+            emit(result)
     return reports
 
 

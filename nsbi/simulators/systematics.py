@@ -47,6 +47,7 @@ import torch
 from nsbi.io import write_ntuple
 from nsbi.io.atomic import write_json
 from nsbi.model.interpolation import code4
+from nsbi.simulators.export import CHANNEL, TREE
 
 __all__ = ["SystematicsToy", "write_systematics_workspace"]
 
@@ -116,25 +117,22 @@ class SystematicsToy:
         lo = torch.tensor(self.kappa_lo, dtype=torch.float64)
         return code4(alpha, hi, lo)
 
+    def _mean_width(self, process: str, alpha: float) -> tuple[float, float]:
+        if process == "S":
+            return self.mean_s, self.sigma_s
+        if process == "B":
+            return self.background_mean_width(alpha)
+        raise ValueError(f"unknown process {process!r}; expected 'S' or 'B'")
+
     def log_density(self, process: str, x, alpha: float = 0.0) -> np.ndarray:
         """:math:`\\ln p_j(x)` (``alpha`` is the shape parameter :math:`\\alpha_s`)."""
         x = np.asarray(x, dtype=np.float64).reshape(-1)
-        if process == "S":
-            mean, width = self.mean_s, self.sigma_s
-        elif process == "B":
-            mean, width = self.background_mean_width(alpha)
-        else:
-            raise ValueError(f"unknown process {process!r}; expected 'S' or 'B'")
+        mean, width = self._mean_width(process, alpha)
         return -0.5 * ((x - mean) / width) ** 2 - math.log(width) - 0.5 * math.log(2 * math.pi)
 
     def sample(self, process: str, n: int, rng: np.random.Generator, alpha: float = 0.0):
         """``n`` events of one process, shape ``(n, 1)``."""
-        if process == "S":
-            mean, width = self.mean_s, self.sigma_s
-        elif process == "B":
-            mean, width = self.background_mean_width(alpha)
-        else:
-            raise ValueError(f"unknown process {process!r}; expected 'S' or 'B'")
+        mean, width = self._mean_width(process, alpha)
         return rng.normal(mean, width, (n, 1))
 
     def sample_events(
@@ -167,10 +165,6 @@ class SystematicsToy:
         return mu * self.nu_s * np.exp(self.log_density("S", x)) + self.nu_b * g * np.exp(
             self.log_density("B", x, alpha_s)
         )
-
-
-TREE = "events"
-CHANNEL = "SR"
 
 
 def write_systematics_workspace(

@@ -19,7 +19,7 @@ __all__ = [
     "reference_events",
     "observed_events",
     "variation_events",
-    "weight_variation_log_ratio",
+    "weight_variation_log_ratios",
 ]
 
 
@@ -71,7 +71,7 @@ def observed_events(workspace: Workspace, channel: dict) -> EventSample:
 def variation_events(
     workspace: Workspace, channel: dict, sample: dict, modifier: dict, side: str
 ) -> EventSample:
-    """The events of ``sample`` at :math:`\alpha = \\pm 1` of a ``shape`` modifier
+    """The events of ``sample`` at :math:`\\alpha = \\pm 1` of a ``shape`` modifier
     (``side`` is ``hi`` or ``lo``), weights times the sample's ``scale``."""
     source = Workspace.variation_source(sample["source"], modifier, side)
     events = read_source(source, channel["observables"], base_dir=workspace.base_dir)
@@ -80,28 +80,29 @@ def variation_events(
     return events
 
 
-def weight_variation_log_ratio(
-    workspace: Workspace, channel: dict, source: dict, sample: dict, modifier: dict, side: str
-) -> np.ndarray:
-    """:math:`\\ln(w_\\pm / w)` per event of ``source`` for a weight-based ``shape`` modifier of
-    ``sample``: the modifier's ``side`` weight expression over the sample's nominal weight
-    expression (1 if it has none), both evaluated on the branches of ``source`` (a reference
-    sample's ntuple, or the observed one)."""
+def weight_variation_log_ratios(
+    workspace: Workspace, channel: dict, source: dict, sample: dict, modifier: dict
+) -> dict[str, np.ndarray]:
+    """``{"hi": ln(w+/w), "lo": ln(w-/w)}`` per event of ``source`` for a weight-based ``shape``
+    modifier of ``sample``: the modifier's weight expressions over the sample's nominal weight
+    expression (1 if it has none), all evaluated on the branches of ``source`` (a reference
+    sample's ntuple, or the observed one). The nominal weights are read once."""
     nominal_source = {k: v for k, v in source.items() if k != "weight"}
     if "weight" in sample["source"]:
         nominal_source["weight"] = sample["source"]["weight"]
-    varied_source = {**nominal_source, "weight": modifier["data"][side]["weight"]}
     nominal = read_source(nominal_source, channel["observables"], base_dir=workspace.base_dir)
-    varied = read_source(varied_source, channel["observables"], base_dir=workspace.base_dir)
-    where = (
-        f"{source['file']}:{source['tree']}, shape modifier {modifier['name']!r} of sample "
-        f"{sample['name']!r} ({side})"
-    )
     safe = np.where(nominal.weights == 0, 1.0, nominal.weights)
-    bad = (nominal.weights == 0) | (varied.weights / safe <= 0)
-    if bad.any():
-        raise NSBIError(
-            f"{where}: {int(bad.sum())} events have a zero nominal weight or a varied/nominal "
-            "weight ratio <= 0; a per-event shape factor must be positive"
-        )
-    return np.log(varied.weights / nominal.weights)
+    out = {}
+    for side in ("hi", "lo"):
+        varied_source = {**nominal_source, "weight": modifier["data"][side]["weight"]}
+        varied = read_source(varied_source, channel["observables"], base_dir=workspace.base_dir)
+        bad = (nominal.weights == 0) | (varied.weights / safe <= 0)
+        if bad.any():
+            raise NSBIError(
+                f"{source['file']}:{source['tree']}, shape modifier {modifier['name']!r} of "
+                f"sample {sample['name']!r} ({side}): {int(bad.sum())} events have a zero "
+                "nominal weight or a varied/nominal weight ratio <= 0; a per-event shape factor "
+                "must be positive"
+            )
+        out[side] = np.log(varied.weights / nominal.weights)
+    return out

@@ -132,6 +132,17 @@ def test_weight_based_shape_needs_its_branches_on_the_observed_events(tmp_path):
     assert "'jes'" in message and "data.root" in message and '"ratio"' in message
 
 
+def test_weight_based_shape_with_a_non_positive_weight_ratio_is_an_error(tmp_path):
+    path = _write(tmp_path, [_sr_channel()])
+    spec = json.loads(path.read_text())
+    spec["channels"][0]["samples"][0]["modifiers"][1]["data"]["hi"] = {"weight": "w_up * (x > 0)"}
+    path.write_text(json.dumps(spec))
+    with pytest.raises(NSBIError) as error:
+        Model.from_workspace(Workspace.load(path))
+    message = str(error.value)
+    assert "B.root:events" in message and "'jes'" in message and "must be positive" in message
+
+
 def test_combined_fit_constrains_the_shared_np_more_than_either_region(tmp_path):
     """SR (unbinned, weight-based shape 'jes') + CR (binned pyhf, histosys 'jes'), with a free
     background normalisation k_B shared too: the combined post-fit error of jes is below both
