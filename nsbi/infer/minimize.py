@@ -285,23 +285,50 @@ def minimize(
         fixed[index] = True
 
     objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
+    if all(fixed):  # nothing to minimise: the NLL at the fixed point
+        with pyhf_torch_backend():
+            value = objective.value(start)
+        zeros = np.zeros(len(start))
+        return FitResult(
+            names=list(space.names),
+            values=start,
+            errors=zeros,
+            nll=value,
+            valid=True,
+            edm=0.0,
+            accurate_covariance=True,
+            covariance=np.zeros((len(start), len(start))),
+            fixed=fixed,
+            poi=space.poi,
+            nfcn=1,
+        )
     with pyhf_torch_backend():
         # MIGRAD is seeded with the exact Hessian only when autograd gives it; a model with
         # once-differentiable parts (code1/code4 per-event shapes, whose code1 factors have a
         # kink at alpha = 0) lets MIGRAD and HESSE build their own from the exact gradient
-        minuit = iminuit.Minuit(
-            objective.value,
-            start,
-            grad=objective.grad,
-            hessian=objective.hessian if model.twice_differentiable else None,
-            name=space.names,
-        )
-        minuit.errordef = iminuit.Minuit.LIKELIHOOD
-        minuit.limits = space.bounds
-        minuit.fixed = fixed
-        minuit.strategy = strategy
-        minuit.tol = tolerance
-        minuit.migrad()
+        def make_minuit(seed_hessian: bool) -> iminuit.Minuit:
+            minuit = iminuit.Minuit(
+                objective.value,
+                start,
+                grad=objective.grad,
+                hessian=objective.hessian if seed_hessian else None,
+                name=space.names,
+            )
+            minuit.errordef = iminuit.Minuit.LIKELIHOOD
+            minuit.limits = space.bounds
+            minuit.fixed = fixed
+            minuit.strategy = strategy
+            minuit.tol = tolerance
+            return minuit
+
+        minuit = make_minuit(model.twice_differentiable)
+        try:
+            minuit.migrad()
+        except TypeError:
+            # MIGRAD cannot start from a singular exact Hessian (an NLL linear in a free
+            # parameter, e.g. a zero-count Poisson term in mu): let it build its own
+            minuit = make_minuit(False)
+            minuit.migrad()
         migrad_valid = bool(minuit.valid)
         if migrad_valid and errors:
             free = np.array([not f for f in fixed])

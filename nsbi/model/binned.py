@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pyhf
 import torch
 
@@ -89,12 +90,16 @@ class BinnedChannels:
         with pyhf_torch_backend(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_SLOW_LIST_WARNING)
             self.workspace = pyhf.Workspace(spec)
+            self._modifier_settings = modifier_settings or {
+                "normsys": {"interpcode": "code4"},
+                "histosys": {"interpcode": "code4p"},
+            }
             self.pyhf_model = self.workspace.model(
                 measurement_name=measurement,
                 poi_name=poi_name,
-                modifier_settings=modifier_settings
-                or {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}},
+                modifier_settings=self._modifier_settings,
             )
+            self._batched: dict[int, pyhf.pdf.Model] = {}
             config = self.pyhf_model.config
             self.par_names: list[str] = list(config.par_names)
             self.par_order: list[str] = list(config.par_order)
@@ -131,9 +136,34 @@ class BinnedChannels:
                 return -self.pyhf_model.logpdf(pars, data)[0]
             pars_b = pars if pars.ndim == 2 else pars.expand(data.shape[0], -1)
             data_b = data if data.ndim == 2 else data.expand(pars_b.shape[0], -1)
-            return torch.stack(
-                [-self.pyhf_model.logpdf(p, d)[0] for p, d in zip(pars_b, data_b, strict=True)]
-            )
+            return -self._batched_model(pars_b.shape[0]).logpdf(pars_b, data_b)
+
+    def _batched_model(self, batch: int) -> pyhf.pdf.Model:
+        """The same pyhf model vectorised over ``batch`` parameter points (cached)."""
+        if batch not in self._batched:
+            with pyhf_torch_backend(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_SLOW_LIST_WARNING)
+                self._batched[batch] = pyhf.Model(
+                    self.pyhf_model.spec,
+                    poi_name=self.pyhf_model.config.poi_name,
+                    modifier_settings=self._modifier_settings,
+                    batch_size=batch,
+                )
+        return self._batched[batch]
+
+    def auxdata_constraints(self) -> tuple[list[str], np.ndarray]:
+        """Per auxiliary datum, the kind of its constraint (``normal`` or ``poisson``) and, for
+        ``normal``, its width :math:`\\sigma` (pyhf's ``param_set.width()``), in pyhf's
+        auxiliary-data order."""
+        kinds, sigmas = [], []
+        config = self.pyhf_model.config
+        for name in config.auxdata_order:
+            param_set = config.param_set(name)
+            n = len(param_set.auxdata)
+            kinds += [param_set.pdf_type] * n
+            width = param_set.width() if param_set.pdf_type == "normal" else [0.0] * n
+            sigmas += [float(w) for w in width]
+        return kinds, np.array(sigmas)
 
     def expected_data(self, pars: torch.Tensor) -> torch.Tensor:
         """Expected main counts then auxiliary data at ``pars`` (pyhf's ``expected_data``)."""

@@ -234,7 +234,8 @@ class Model:
         return other
 
     def with_auxdata(self, aux: torch.Tensor) -> Model:
-        """A copy with other auxiliary data for the constraints of non-pyhf parameters."""
+        """A copy with other auxiliary data for the constraints of non-pyhf parameters:
+        ``(n_constraints,)`` or ``(batch, n_constraints)``."""
         other = copy.copy(self)
         other._aux = torch.as_tensor(aux, dtype=torch.float64)
         return other
@@ -302,7 +303,7 @@ class Model:
             dataset, bound = self._unbinned_data[channel.name]
             w = weights.get(channel.name, bound)
             total = total + channel.nll(params, dataset, w)
-        for constraint, aux in zip(self._constraints, self._aux, strict=True):
-            pull = (aux - params[..., constraint.index]) / constraint.sigma
+        for i, constraint in enumerate(self._constraints):
+            pull = (self._aux[..., i] - params[..., constraint.index]) / constraint.sigma
             total = total + 0.5 * pull**2 + math.log(math.sqrt(2 * math.pi) * constraint.sigma)
         return total

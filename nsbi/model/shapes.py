@@ -33,17 +33,15 @@ moves), the renormalised model is exact for every :math:`\alpha`.
 The tables :math:`\ln g^\pm` are float32 ``(events, pairs)`` (one column per (process, NP)
 pair); the interpolation is computed in float64 over chunks of events.
 
-For the multiplicative codes and one parameter point (what a minimiser asks for), a fused pass
-computes :math:`\ln I` and its derivative :math:`\partial \ln I/\partial\alpha` per event and
-pair in the same chunk (code1 and code4 outside :math:`|\alpha|<1` are linear in the tables;
-code4 inside is :math:`1 + \sum_q b_q(x)\,\beta_q(\alpha)` with
-:math:`b = (g^+-1,\ g^--1,\ g^+\ln g^+,\ -g^-\ln g^-,\ g^+\ln^2 g^+,\ g^-\ln^2 g^-)` and
-:math:`\beta_q(\alpha) = \sum_m (A^{-1})_{mq}\alpha^m`), stores the derivative as float32, and
-the backward pass is one matrix-vector product per process, so an NLL+gradient reads each
-table about twice. Its backward is once-differentiable: exact second derivatives come from
-finite differences of the exact gradient (:mod:`nsbi.infer.minimize` does this by itself).
-Additive codes and batches of parameter points use plain torch operations, checkpointed per
-chunk (recomputed in the backward pass), which are exact to any order but slower.
+For the multiplicative codes and one parameter point (what a minimiser asks for), the passes of
+:mod:`nsbi.model.shape_kernels` run: matrix products over the tables where the interpolation is
+linear in them (``code1``; ``code4`` at :math:`|\alpha| \ge 1`), and elsewhere one fused
+element-wise pass (compiled for large tables) that stores :math:`\partial\ln I/\partial\alpha`
+as float32, so the backward pass is one matrix product per chunk. That backward is
+once-differentiable: exact second derivatives come from finite differences of the exact gradient
+(:mod:`nsbi.infer.minimize` does this by itself). Additive codes and batches of parameter points
+use plain torch operations, checkpointed per chunk (recomputed in the backward pass), which are
+exact to any order but slower.
 """
 
 from __future__ import annotations
@@ -54,12 +52,14 @@ import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from nsbi.model.interpolation import _A_INVERSE, ADDITIVE_CODES, CODES, additive_delta, interpolate
+from nsbi.model.interpolation import ADDITIVE_CODES, CODES, additive_delta, interpolate
+from nsbi.model.shape_kernels import (
+    derivative_times,
+    linear_log_factors,
+    polynomial_log_factors,
+)
 
 __all__ = ["ShapeSystematics"]
-
-#: elements (events x pairs) per chunk of the fused pass: a few MB of float64 temporaries
-_CHUNK_ELEMENTS = 1 << 18
 
 #: floor of an additive-code factor :math:`1 + \sum_k \Delta_k` (it can cross zero far out)
 _FACTOR_FLOOR = 1e-10
@@ -69,12 +69,15 @@ class ShapeSystematics:
     """The per-event shape factors :math:`g_j(x, \\alpha)` of one unbinned channel.
 
     Arguments:
-        pairs: ``(sample column j, parameter position k)`` per shape modifier.
+        pairs: ``(sample column j, parameter position k)`` per shape modifier (stored sorted by
+            process, the tables' columns permuted to match).
         log_hi, log_lo: ``{dataset: (n, P)}`` tables of :math:`\\ln g^\\pm` on the ``observed``
             and ``reference`` events, one column per pair.
         n_samples: the number of processes :math:`J` of the channel.
         code: the interpolation code.
-        chunk: events per chunk.
+        chunk: events per chunk (plain torch path).
+        compile: compile the ``code4`` pass with ``torch.compile`` (``None``: for large
+            tables; see :mod:`nsbi.model.shape_kernels`).
 
     Example:
         >>> shift = np.array([[0.1], [-0.2]])   # ln g+ of two events; g- = 1/g+ (a tilt)
@@ -94,18 +97,32 @@ class ShapeSystematics:
         n_samples: int,
         code: str = "code4",
         chunk: int = 65536,
+        compile: bool | None = None,
     ):
         if code not in CODES:
             raise ValueError(
                 f"unknown shape interpolation code {code!r}; expected one of "
                 + ", ".join(sorted(CODES))
             )
-        self.pairs = [(int(j), int(k)) for j, k in pairs]
+        pairs = [(int(j), int(k)) for j, k in pairs]
+        # the pairs of each process contiguous (a stable sort; tables permuted to match)
+        order = sorted(range(len(pairs)), key=lambda p: pairs[p][0])
+        self.pairs = [pairs[p] for p in order]
         self.code = code
         self.chunk = int(chunk)
+        self.compile = compile
         self.n_samples = int(n_samples)
-        self.log_hi = {k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in log_hi.items()}
-        self.log_lo = {k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in log_lo.items()}
+
+        def stored(tables):
+            out = {}
+            for dataset, table in tables.items():
+                table = np.asarray(table, np.float32)
+                if table.ndim == 2 and order != list(range(len(order))):
+                    table = np.ascontiguousarray(table[:, order])
+                out[dataset] = torch.as_tensor(table)
+            return out
+
+        self.log_hi, self.log_lo = stored(log_hi), stored(log_lo)
         for tables in (self.log_hi, self.log_lo):
             for dataset, table in tables.items():
                 if table.ndim != 2 or table.shape[1] != len(self.pairs):
@@ -118,6 +135,11 @@ class ShapeSystematics:
         for p, (j, _) in enumerate(self.pairs):
             membership[p, j] = 1.0
         self._membership = membership
+        owners = [j for j, _ in self.pairs]
+        self._segments = tuple(
+            (owners.index(j), len(owners) - owners[::-1].index(j)) if j in owners else (0, 0)
+            for j in range(self.n_samples)
+        )
 
     @property
     def twice_differentiable(self) -> bool:
@@ -151,58 +173,16 @@ class ShapeSystematics:
         self, alpha: torch.Tensor, dataset: str, derivative: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:math:`\\ln g_j` ``(n, J)`` and, if asked, :math:`\\partial\\ln I_p/\\partial\\alpha_p`
-        ``(n, P)`` float32, for a multiplicative code at one point ``alpha (P,)``."""
+        ``(n, P)`` float32 (``None`` where every pair is linear: the backward pass then reads
+        the tables), for a multiplicative code at one point ``alpha (P,)``."""
         log_hi, log_lo = self.log_hi[dataset], self.log_lo[dataset]
-        n, n_pairs = log_hi.shape
         a = alpha.detach().to(torch.float64)
-        positive = a >= 0
-        linear_coefficient = torch.where(positive, a, -a)  # ln I = coef * (ln g+ or ln g-)
-        linear_derivative = torch.where(positive, 1.0, -1.0).to(torch.float64)
-        inside = (a.abs() < 1) if self.code == "code4" else torch.zeros_like(positive)
-        any_inside = bool(inside.any())
-        if any_inside:
-            powers = torch.stack([a**m for m in range(1, 7)], -1)  # (P, 6)
-            slopes = torch.stack([m * a ** (m - 1) for m in range(1, 7)], -1)  # d alpha^m / d alpha
-            inverse = _A_INVERSE.to(torch.float64)
-            beta = powers @ inverse  # (P, 6): beta_q(alpha_p)
-            beta_prime = slopes @ inverse
-        out = torch.empty(n, self.n_samples, dtype=torch.float64)
-        grad = torch.empty(n, n_pairs, dtype=torch.float32) if derivative else None
-        step = max(1, _CHUNK_ELEMENTS // max(n_pairs, 1))
-        any_outside = not bool(inside.all())
-        if any_inside:
-            # Horner forms: I = 1 - b0 - b1 + g+ (b0 + l+ (b2 + l+ b4)) + g- (b1 + l- (b5 l- - b3))
-            constant = 1.0 - beta[:, 0] - beta[:, 1]
-            constant_prime = -beta_prime[:, 0] - beta_prime[:, 1]
-        for start in range(0, n, step):
-            hi = log_hi[start : start + step].double()
-            lo = log_lo[start : start + step].double()
-            if any_outside:
-                selected = torch.where(positive, hi, lo)
-                log_i = selected * linear_coefficient
-                if derivative:
-                    d_log_i = selected * linear_derivative
-            if any_inside:
-                g_hi, g_lo = torch.exp(hi), torch.exp(lo)
-                factor = (
-                    g_hi * (beta[:, 0] + hi * (beta[:, 2] + hi * beta[:, 4]))
-                    + g_lo * (beta[:, 1] + lo * (lo * beta[:, 5] - beta[:, 3]))
-                    + constant
-                ).clamp_min(_FACTOR_FLOOR)
-                log_factor = torch.log(factor)
-                log_i = torch.where(inside, log_factor, log_i) if any_outside else log_factor
-                if derivative:
-                    d_factor = (
-                        g_hi * (beta_prime[:, 0] + hi * (beta_prime[:, 2] + hi * beta_prime[:, 4]))
-                        + g_lo
-                        * (beta_prime[:, 1] + lo * (lo * beta_prime[:, 5] - beta_prime[:, 3]))
-                        + constant_prime
-                    ) / factor
-                    d_log_i = torch.where(inside, d_factor, d_log_i) if any_outside else d_factor
-            out[start : start + step] = log_i @ self._membership
-            if derivative:
-                grad[start : start + step] = d_log_i
-        return out, grad
+        inside = (a.abs() < 1) if self.code == "code4" else torch.zeros_like(a, dtype=torch.bool)
+        if not bool(inside.any()):
+            return linear_log_factors(log_hi, log_lo, a, self._membership), None
+        return polynomial_log_factors(
+            log_hi, log_lo, a, inside, self._segments, derivative, self.compile
+        )
 
     def log_factors(self, pars: torch.Tensor, dataset: str) -> torch.Tensor:
         """:math:`\\ln g_j(x_i, \\alpha)` on the events of ``dataset``: ``pars (npar,)`` ->
@@ -231,23 +211,26 @@ class _FusedLogFactors(torch.autograd.Function):
     @staticmethod
     def forward(ctx, alpha: torch.Tensor, shapes: ShapeSystematics, dataset: str):
         derivative = ctx.needs_input_grad[0]
-        out, grad = shapes._fused(alpha, dataset, derivative)
-        ctx.shapes = shapes
+        out, stored = shapes._fused(alpha, dataset, derivative)
+        ctx.shapes, ctx.dataset = shapes, dataset
         if derivative:
-            ctx.save_for_backward(grad)
+            ctx.save_for_backward(alpha.detach())
+            ctx.stored = stored  # float32 chunks of d ln I / d alpha (not inputs: no versioning)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
-        (d_log_i,) = ctx.saved_tensors
-        shapes = ctx.shapes
+        shapes, dataset = ctx.shapes, ctx.dataset
+        (alpha,) = ctx.saved_tensors
+        stored, ctx.stored = ctx.stored, None
         # d/d alpha_p = sum_i d ln I_ip / d alpha_p * grad_out[i, j(p)]
-        grad_alpha = torch.zeros(shapes.n_pairs, dtype=torch.float64)
-        n = d_log_i.shape[0]
-        step = max(1, _CHUNK_ELEMENTS // max(shapes.n_pairs, 1))
-        for start in range(0, n, step):
-            chunk = d_log_i[start : start + step].double()
-            per_pair = grad_out[start : start + step] @ shapes._membership.T  # (m, P)
-            grad_alpha += (chunk * per_pair).sum(0)
-        return grad_alpha, None, None
+        grad = derivative_times(
+            grad_out,
+            shapes.log_hi[dataset],
+            shapes.log_lo[dataset],
+            alpha,
+            stored,
+            shapes._membership,
+        )
+        return grad, None, None

@@ -102,16 +102,22 @@ class UnbinnedChannel:
         self.parameter_index = dict(parameter_index)
         self.normsys_code = normsys_code
         self.nominal_yields = torch.tensor([s.nominal_yield for s in samples], dtype=torch.float64)
-        # precompute code4 coefficients per (sample, normsys)
-        self._normsys = []
-        for j, sample in enumerate(samples):
-            for modifier in sample.modifiers:
-                if modifier.kind in ("normsys", "shape"):
-                    hi = torch.tensor(modifier.hi, dtype=torch.float64)
-                    lo = torch.tensor(modifier.lo, dtype=torch.float64)
-                    self._normsys.append(
-                        (j, parameter_index[modifier.name], hi, lo, code4_coefficients(hi, lo))
-                    )
+        # the normsys-like yield factors of all samples as one vector: sample, parameter,
+        # hi, lo and the code4 coefficients per modifier
+        normsys = [
+            (j, parameter_index[m.name], m.hi, m.lo)
+            for j, sample in enumerate(samples)
+            for m in sample.modifiers
+            if m.kind in ("normsys", "shape")
+        ]
+        self._normsys_parameter = torch.tensor([n[1] for n in normsys], dtype=torch.long)
+        self._normsys_hi = torch.tensor([n[2] for n in normsys], dtype=torch.float64)
+        self._normsys_lo = torch.tensor([n[3] for n in normsys], dtype=torch.float64)
+        self._normsys_coefficients = code4_coefficients(self._normsys_hi, self._normsys_lo)
+        self._normsys_of_sample = [
+            torch.tensor([m for m, n in enumerate(normsys) if n[0] == j], dtype=torch.long)
+            for j in range(len(samples))
+        ]
         self._factors = [
             (j, parameter_index[m.name])
             for j, s in enumerate(samples)
@@ -138,15 +144,17 @@ class UnbinnedChannel:
         columns = [sample.coefficient(values) * ones for sample in self.samples]
         for j, index in self._factors:
             columns[j] = columns[j] * pars[..., index]
-        interpolate = code4 if self.normsys_code == "code4" else None
-        for j, index, hi, lo, coefficients in self._normsys:
-            alpha = pars[..., index]
-            factor = (
-                interpolate(alpha, hi, lo, coefficients)
-                if interpolate is not None
+        if len(self._normsys_parameter):
+            alpha = pars[..., self._normsys_parameter]
+            hi, lo = self._normsys_hi, self._normsys_lo
+            factors = (
+                code4(alpha, hi, lo, self._normsys_coefficients)
+                if self.normsys_code == "code4"
                 else code1(alpha, hi, lo)
             )
-            columns[j] = columns[j] * factor
+            for j, members in enumerate(self._normsys_of_sample):
+                if len(members):
+                    columns[j] = columns[j] * factors[..., members].prod(-1)
         return torch.stack(columns, dim=-1) * self.nominal_yields
 
     def expected_yield(self, pars: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,189 @@
+r"""Many fits at once: a vectorised Newton minimiser over a batch of pseudo-experiments.
+
+The NLL of ``T`` toys bound to one model is one torch call on ``(T, npar)`` parameters (each
+row sees only its own data), so the gradient of :math:`\sum_t -\ln L_t` gives every toy's
+gradient and ``npar`` more backward passes give every toy's exact Hessian. Each iteration takes,
+for every toy not yet converged, the Newton step on its free parameters
+
+.. math::
+
+    \delta = -\tilde H^{-1} g, \qquad \tilde H = V\,\mathrm{diag}(\max(|\lambda_i|,
+    \epsilon))\,V^T,
+
+(the Hessian with its eigenvalues made positive, so a step always descends), clipped to the
+bounds, halved until the NLL falls (Armijo), with parameters sitting on a bound and pushed
+outwards held there (a projected Newton method). A toy has converged when its estimated
+distance to the minimum :math:`\mathrm{EDM} = \tfrac12 g^T H^{-1} g` is below ``edm_goal``
+(MIGRAD's criterion) and its Hessian is positive definite on the free parameters.
+
+Toys that have not converged after ``max_iterations`` are refitted one by one with iminuit
+(:func:`nsbi.infer.minimize`), the reference; their count is reported as ``fallbacks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nsbi.infer.minimize import minimize
+from nsbi.infer.toys import PseudoExperiments
+from nsbi.model import Model, pyhf_torch_backend
+
+__all__ = ["BatchFit", "fit_toys"]
+
+
+@dataclass
+class BatchFit:
+    """Minima of a batch of fits.
+
+    Attributes:
+        values: ``(T, npar)`` best-fit parameters.
+        nll: ``(T,)`` :math:`-\\ln L` at the minima.
+        converged: ``(T,)`` whether the batched Newton method converged (else iminuit's fit).
+        fallbacks: how many toys were refitted with iminuit.
+        iterations: Newton iterations of the batch.
+    """
+
+    values: np.ndarray
+    nll: np.ndarray
+    converged: np.ndarray
+    fallbacks: int
+    iterations: int
+
+
+def _gradient_and_hessian(
+    model: Model, x: torch.Tensor, free: list[int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NLL ``(T,)``, gradient ``(T, npar)`` and free-parameter Hessian ``(T, F, F)``."""
+    x = x.detach().clone().requires_grad_(True)
+    value = model.nll(x)
+    (grad,) = torch.autograd.grad(value.sum(), x, create_graph=True)
+    rows = [torch.autograd.grad(grad[:, k].sum(), x, retain_graph=True)[0][:, free] for k in free]
+    hessian = torch.stack(rows, 1)
+    return value.detach(), grad.detach(), 0.5 * (hessian + hessian.transpose(1, 2)).detach()
+
+
+def fit_toys(
+    model: Model,
+    toys: PseudoExperiments,
+    *,
+    fix: dict[str, float] | None = None,
+    init: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+    edm_goal: float = 1e-6,
+    max_iterations: int = 40,
+    fallback: bool = True,
+) -> BatchFit:
+    """Fit every pseudo-experiment of ``toys`` (parameters in ``fix`` held at their values).
+
+    ``init``: ``(npar,)`` or ``(T, npar)`` starting points (default: the model's inits).
+
+    Example:
+        >>> import pyhf
+        >>> from nsbi.workspace import Workspace
+        >>> from nsbi.infer.toys import generate
+        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
+        >>> ws = Workspace({"channels": simple.spec["channels"],
+        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
+        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        ...                 "version": "1.0.0"})
+        >>> model = Model.from_workspace(ws)
+        >>> toys = generate(model, model.parameter_vector(), 8, key=(1,))
+        >>> result = fit_toys(model, toys)
+        >>> bool(result.converged.all()), result.fallbacks
+        (True, 0)
+    """
+    space = model.parameters
+    t = len(toys)
+    fixed = list(space.fixed)
+    start = torch.tensor(space.init, dtype=torch.float64)
+    if init is not None:
+        start = torch.as_tensor(np.asarray(init, dtype=np.float64))
+    x = start.expand(t, -1).clone() if start.ndim == 1 else start.clone()
+    for name, value in (fix or {}).items():
+        index = space.index(name)
+        x[:, index] = float(value)
+        fixed[index] = True
+    free = [i for i, f in enumerate(fixed) if not f]
+    lo = torch.tensor([b[0] for b in space.bounds], dtype=torch.float64)
+    hi = torch.tensor([b[1] for b in space.bounds], dtype=torch.float64)
+    x = torch.minimum(torch.maximum(x, lo), hi)
+    bound = toys.bind(model)
+    converged = torch.zeros(t, dtype=torch.bool)
+    iterations = 0
+    with pyhf_torch_backend():
+        if not free:
+            with torch.no_grad():
+                value = bound.nll(x)
+            return BatchFit(x.numpy(), value.numpy(), np.ones(t, bool), 0, 0)
+        lo_f, hi_f = lo[free], hi[free]
+        for iteration in range(1, max_iterations + 1):
+            iterations = iteration
+            value, grad, hessian = _gradient_and_hessian(bound, x, free)
+            g = grad[:, free]
+            xf = x[:, free]
+            # projected Newton: parameters on a bound and pushed outwards stay there
+            active = ((xf <= lo_f) & (g > 0)) | ((xf >= hi_f) & (g < 0))
+            g = torch.where(active, 0.0, g)
+            mask = (~active).double()
+            h = hessian * mask[:, :, None] * mask[:, None, :]
+            h = h + torch.diag_embed(active.double())
+            eigenvalues, vectors = torch.linalg.eigh(h)
+            positive = (eigenvalues > 0).all(-1)
+            # |eigenvalues|, floored relative to the largest (and absolutely, for an NLL linear
+            # in a parameter, whose Newton step then runs to the bound)
+            scale = eigenvalues.abs().amax(-1, keepdim=True)
+            modified = torch.maximum(eigenvalues.abs(), (1e-10 * scale).clamp_min(1e-12))
+            step = -(
+                vectors @ ((vectors.transpose(1, 2) @ g[..., None])[..., 0] / modified)[..., None]
+            )[..., 0]
+            edm = 0.5 * (g * -step).sum(-1)
+            converged = positive & (edm < edm_goal)
+            if bool(converged.all()):
+                break
+            # backtracking line search on the toys still moving
+            moving = ~converged
+            slope = (g * step).sum(-1)
+            accepted = torch.zeros(t, dtype=torch.bool)
+            size = torch.ones(t, dtype=torch.float64)
+            for _ in range(12):
+                trial = x.clone()
+                trial_f = torch.minimum(torch.maximum(xf + size[:, None] * step, lo_f), hi_f)
+                trial[:, free] = trial_f
+                with torch.no_grad():
+                    trial_value = bound.nll(trial)
+                ok = moving & ~accepted & (trial_value <= value + 1e-4 * size * slope)
+                x = torch.where(ok[:, None], trial, x)
+                accepted |= ok
+                if bool((accepted | ~moving).all()):
+                    break
+                size = torch.where(accepted, size, 0.5 * size)
+            # a toy whose line search failed everywhere is at its numerical minimum
+            stuck = moving & ~accepted
+            if bool(stuck.any()):
+                converged = converged | (stuck & positive & (edm < 100 * edm_goal))
+        with torch.no_grad():
+            value = bound.nll(x)
+    values = x.numpy().copy()
+    nll = value.numpy().copy()
+    converged = converged.numpy().copy()
+    fallbacks = 0
+    if fallback:
+        for row in np.flatnonzero(~converged):
+            single = toys.subset([row])
+            one = _single(model, single)
+            result = minimize(one, init=values[row], fix=fix, errors=False, tolerance=0.001)
+            fallbacks += 1
+            if result.valid or result.nll < nll[row]:
+                values[row], nll[row] = result.values, result.nll
+    return BatchFit(values, nll, converged, fallbacks, iterations)
+
+
+def _single(model: Model, toy: PseudoExperiments) -> Model:
+    """The model bound to one pseudo-experiment, as a plain (unbatched) model."""
+    bound = model if toy.binned is None else model.with_binned_data(toy.binned[0])
+    for channel, weights in toy.weights.items():
+        bound = bound.with_unbinned_data(channel, "reference", weights[0])
+    return bound.with_auxdata(toy.aux[0])
