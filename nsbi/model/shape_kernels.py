@@ -83,6 +83,17 @@ def linear_log_factors(
     return out
 
 
+def _horner(h, lo, g_hi, g_lo, beta):
+    """:math:`1 + \\sum_q b_q \\beta_q` (or its derivative, given :math:`\\beta'`) in Horner form:
+    :math:`g^+(\\beta_0 + l^+(\\beta_2 + l^+\\beta_4)) + g^-(\\beta_1 + l^-(l^-\\beta_5 - \\beta_3))
+    + \\beta_6`, with row 6 holding :math:`1 - \\beta_0 - \\beta_1` (or its derivative)."""
+    return (
+        g_hi * (beta[0] + h * (beta[2] + h * beta[4]))
+        + g_lo * (beta[1] + lo * (lo * beta[5] - beta[3]))
+        + beta[6]
+    )
+
+
 def _polynomial_chunk(
     hi: torch.Tensor,
     lo: torch.Tensor,
@@ -103,11 +114,7 @@ def _polynomial_chunk(
     :math:`1 - \\beta_0 - \\beta_1` and its derivative (Horner forms below)."""
     h, lo64 = hi.double(), lo.double()
     g_hi, g_lo = torch.exp(h), torch.exp(lo64)
-    factor = (
-        g_hi * (beta[0] + h * (beta[2] + h * beta[4]))
-        + g_lo * (beta[1] + lo64 * (lo64 * beta[5] - beta[3]))
-        + beta[6]
-    ).clamp_min(FACTOR_FLOOR)
+    factor = _horner(h, lo64, g_hi, g_lo, beta).clamp_min(FACTOR_FLOOR)
     if all_inside:
         products = torch.stack([factor[:, a:b].prod(-1) for a, b in segments], -1)
         sums = None
@@ -119,11 +126,7 @@ def _polynomial_chunk(
         sums = torch.stack([in_linear[:, a:b].sum(-1) for a, b in segments], -1)
     if not derivative:
         return products, sums, None
-    d_factor = (
-        g_hi * (beta_prime[0] + h * (beta_prime[2] + h * beta_prime[4]))
-        + g_lo * (beta_prime[1] + lo64 * (lo64 * beta_prime[5] - beta_prime[3]))
-        + beta_prime[6]
-    ) / factor
+    d_factor = _horner(h, lo64, g_hi, g_lo, beta_prime) / factor
     if all_inside:
         return products, sums, d_factor.float()
     return products, sums, torch.where(inside, d_factor, selected * slope).float()
@@ -226,11 +229,7 @@ def polynomial_log_factors(
 
 def _log_sum_chunk(hi, lo, beta, beta_prime, linear, slope, select_hi, inside, segments):
     h, lo64 = hi.double(), lo.double()
-    factor = (
-        torch.exp(h) * (beta[0] + h * (beta[2] + h * beta[4]))
-        + torch.exp(lo64) * (beta[1] + lo64 * (lo64 * beta[5] - beta[3]))
-        + beta[6]
-    ).clamp_min(FACTOR_FLOOR)
+    factor = _horner(h, lo64, torch.exp(h), torch.exp(lo64), beta).clamp_min(FACTOR_FLOOR)
     log_i = torch.where(inside, torch.log(factor), torch.where(select_hi, h, lo64) * linear)
     return torch.stack([log_i[:, a:b].sum(-1) for a, b in segments], -1)
 
