@@ -156,6 +156,7 @@ def fit_toys(
                     trial_value = bound.nll(trial)
                 ok = moving & ~accepted & (trial_value <= value + 1e-4 * size * slope)
                 x = torch.where(ok[:, None], trial, x)
+                value = torch.where(ok, trial_value, value)  # the NLL at x, kept current
                 accepted |= ok
                 if bool((accepted | ~moving).all()):
                     break
@@ -164,26 +165,15 @@ def fit_toys(
             stuck = moving & ~accepted
             if bool(stuck.any()):
                 converged = converged | (stuck & positive & (edm < 100 * edm_goal))
-        with torch.no_grad():
-            value = bound.nll(x)
     values = x.numpy().copy()
     nll = value.numpy().copy()
     converged = converged.numpy().copy()
     fallbacks = 0
     if fallback:
         for row in np.flatnonzero(~converged):
-            single = toys.subset([row])
-            one = _single(model, single)
+            one = toys.bind(model, int(row))
             result = minimize(one, init=values[row], fix=fix, errors=False, tolerance=0.001)
             fallbacks += 1
             if result.valid or result.nll < nll[row]:
                 values[row], nll[row] = result.values, result.nll
     return BatchFit(values, nll, converged, fallbacks, iterations)
-
-
-def _single(model: Model, toy: PseudoExperiments) -> Model:
-    """The model bound to one pseudo-experiment, as a plain (unbatched) model."""
-    bound = model if toy.binned is None else model.with_binned_data(toy.binned[0])
-    for channel, weights in toy.weights.items():
-        bound = bound.with_unbinned_data(channel, "reference", weights[0])
-    return bound.with_auxdata(toy.aux[0])

@@ -38,6 +38,7 @@ from nsbi.model import Model
 __all__ = [
     "Belt",
     "critical_value",
+    "conditional_fits",
     "generation_points",
     "neyman_belt",
     "observed_statistics",
@@ -66,22 +67,27 @@ def critical_value(t: np.ndarray, cl: float) -> tuple[float, float]:
     return value, float(hi - lo) / 2
 
 
+def conditional_fits(model: Model, grid: Sequence[float]) -> list:
+    """:math:`\\hat{\\hat\\theta}(\\mu)` on the model's bound data at each grid value (the
+    :class:`~nsbi.infer.FitResult` of each conditional fit)."""
+    poi = model.parameters.poi
+    return [minimize(model, fix={poi: float(mu)}, errors=False) for mu in grid]
+
+
 def generation_points(
-    model: Model, grid: Sequence[float], construction: str = "profile"
+    model: Model, grid: Sequence[float], construction: str = "profile", conditional=None
 ) -> np.ndarray:
     """The parameter points ``(G, npar)`` the toys of each grid point are drawn at:
-    :math:`(\\mu, \\hat{\\hat\\theta}(\\mu))` on the observed data (``profile``) or the inits
-    with :math:`\\mu` (``fixed``)."""
+    :math:`(\\mu, \\hat{\\hat\\theta}(\\mu))` on the observed data (``profile``; pass
+    ``conditional`` from :func:`conditional_fits` to reuse them) or the inits with :math:`\\mu`
+    (``fixed``)."""
     poi = model.parameters.poi
     if construction not in ("profile", "fixed"):
         raise FitError(f"unknown construction {construction!r}; use 'profile' or 'fixed'")
-    points = []
-    for mu in grid:
-        if construction == "fixed":
-            points.append(model.parameter_vector({poi: float(mu)}).numpy())
-        else:
-            points.append(minimize(model, fix={poi: float(mu)}, errors=False).values)
-    return np.array(points)
+    if construction == "fixed":
+        return np.array([model.parameter_vector({poi: float(mu)}).numpy() for mu in grid])
+    conditional = conditional_fits(model, grid) if conditional is None else conditional
+    return np.array([fit.values for fit in conditional])
 
 
 def toy_statistics(
@@ -98,12 +104,12 @@ def toy_statistics(
     return t, unconditional.fallbacks + conditional.fallbacks
 
 
-def observed_statistics(model: Model, grid: Sequence[float]) -> np.ndarray:
-    """:math:`t_\\mu` of the model's bound (observed) data at each grid value."""
-    poi = model.parameters.poi
+def observed_statistics(model: Model, grid: Sequence[float], conditional=None) -> np.ndarray:
+    """:math:`t_\\mu` of the model's bound (observed) data at each grid value (``conditional``:
+    the fits of :func:`conditional_fits`, if already made)."""
     best = minimize(model, errors=False).nll
-    conditional = np.array([minimize(model, fix={poi: float(mu)}, errors=False).nll for mu in grid])
-    return np.clip(2 * (conditional - best), 0.0, None)
+    conditional = conditional_fits(model, grid) if conditional is None else conditional
+    return np.clip(2 * (np.array([fit.nll for fit in conditional]) - best), 0.0, None)
 
 
 @dataclass
@@ -218,7 +224,9 @@ def neyman_belt(
         ((3, 200), True)
     """
     grid = np.asarray(grid, dtype=np.float64)
-    points = generation_points(model, grid, construction)
+    needed = observed or construction == "profile"
+    conditional = conditional_fits(model, grid) if needed else None
+    points = generation_points(model, grid, construction, conditional)
     rows, fallbacks = [], 0
     for g, point in enumerate(points):
         parts = []
@@ -232,6 +240,6 @@ def neyman_belt(
         grid=grid,
         cl=[float(c) for c in cl],
         toys=np.array(rows),
-        observed=observed_statistics(model, grid) if observed else None,
+        observed=observed_statistics(model, grid, conditional) if observed else None,
         fallbacks=fallbacks,
     )

@@ -50,12 +50,17 @@ class PseudoExperiments:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def bind(self, model: Model) -> Model:
-        """The model bound to these ``T`` datasets: its NLL takes ``(T, npar)``."""
-        bound = model if self.binned is None else model.with_binned_data(self.binned)
+    def bind(self, model: Model, row: int | None = None) -> Model:
+        """The model bound to these ``T`` datasets (its NLL takes ``(T, npar)``), or to the one
+        at position ``row`` as a plain model (its NLL takes ``(npar,)``)."""
+
+        def pick(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if row is None else tensor[row]
+
+        bound = model if self.binned is None else model.with_binned_data(pick(self.binned))
         for channel, weights in self.weights.items():
-            bound = bound.with_unbinned_data(channel, "reference", weights)
-        return bound.with_auxdata(self.aux)
+            bound = bound.with_unbinned_data(channel, "reference", pick(weights))
+        return bound.with_auxdata(pick(self.aux))
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> PseudoExperiments:
         """The pseudo-experiments at ``rows`` (positions in this batch)."""

@@ -28,7 +28,7 @@ and, in the backward pass, for :math:`\sum_i \partial\ln I_{ip}/\partial\alpha_p
   ``torch.compile`` into one fused loop (two exponentials, two polynomials and a division per
   element), which needs a C++ compiler at run time: without one, or with ``NSBI_COMPILE=0``
   in the environment, the same function runs eagerly (slower, identical results);
-``NSBI_COMPILE=1`` compiles it for tables of any size.
+  ``NSBI_COMPILE=1`` compiles it for tables of any size.
 
 Everything that depends on :math:`\alpha` is float64.
 """
@@ -52,7 +52,7 @@ CHUNK_ELEMENTS = 1 << 19
 #: tables at least this large (events x pairs) are worth the one-off compilation
 COMPILE_MIN_ELEMENTS = 1 << 21
 
-#: floor of an interpolated factor (``code4`` can cross zero far outside the variations)
+#: floor of an interpolated factor (``code4`` and the additive codes can cross zero far out)
 FACTOR_FLOOR = 1e-10
 
 

@@ -54,15 +54,13 @@ from torch.utils.checkpoint import checkpoint
 
 from nsbi.model.interpolation import ADDITIVE_CODES, CODES, additive_delta, interpolate
 from nsbi.model.shape_kernels import (
+    FACTOR_FLOOR,
     derivative_times,
     linear_log_factors,
     polynomial_log_factors,
 )
 
 __all__ = ["ShapeSystematics"]
-
-#: floor of an additive-code factor :math:`1 + \sum_k \Delta_k` (it can cross zero far out)
-_FACTOR_FLOOR = 1e-10
 
 
 class ShapeSystematics:
@@ -113,7 +111,7 @@ class ShapeSystematics:
         self.compile = compile
         self.n_samples = int(n_samples)
 
-        def stored(tables):
+        def permuted(tables):
             out = {}
             for dataset, table in tables.items():
                 table = np.asarray(table, np.float32)
@@ -122,7 +120,7 @@ class ShapeSystematics:
                 out[dataset] = torch.as_tensor(table)
             return out
 
-        self.log_hi, self.log_lo = stored(log_hi), stored(log_lo)
+        self.log_hi, self.log_lo = permuted(log_hi), permuted(log_lo)
         for tables in (self.log_hi, self.log_lo):
             for dataset, table in tables.items():
                 if table.ndim != 2 or table.shape[1] != len(self.pairs):
@@ -165,16 +163,16 @@ class ShapeSystematics:
             delta = additive_delta(
                 self.code, alpha, torch.exp(log_hi), torch.ones_like(log_hi), torch.exp(log_lo)
             )
-            return torch.log((1 + delta @ self._membership).clamp_min(_FACTOR_FLOOR))
+            return torch.log((1 + delta @ self._membership).clamp_min(FACTOR_FLOOR))
         factor = interpolate(self.code, alpha, torch.exp(log_hi), torch.exp(log_lo))
-        return torch.log(factor.clamp_min(_FACTOR_FLOOR)) @ self._membership
+        return torch.log(factor.clamp_min(FACTOR_FLOOR)) @ self._membership
 
     def _fused(
         self, alpha: torch.Tensor, dataset: str, derivative: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """:math:`\\ln g_j` ``(n, J)`` and, if asked, :math:`\\partial\\ln I_p/\\partial\\alpha_p`
-        ``(n, P)`` float32 (``None`` where every pair is linear: the backward pass then reads
-        the tables), for a multiplicative code at one point ``alpha (P,)``."""
+        as float32 chunks of rows (``None`` where every pair is linear: the backward pass then
+        reads the tables), for a multiplicative code at one point ``alpha (P,)``."""
         log_hi, log_lo = self.log_hi[dataset], self.log_lo[dataset]
         a = alpha.detach().to(torch.float64)
         inside = (a.abs() < 1) if self.code == "code4" else torch.zeros_like(a, dtype=torch.bool)

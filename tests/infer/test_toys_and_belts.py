@@ -8,8 +8,9 @@ import pyhf
 import pytest
 from scipy import stats
 
+from nsbi.exceptions import FitError
 from nsbi.infer import minimize
-from nsbi.infer.batch_fit import _single, fit_toys
+from nsbi.infer.batch_fit import fit_toys
 from nsbi.infer.belt import critical_value, neyman_belt
 from nsbi.infer.toys import generate
 from nsbi.model import Model
@@ -64,9 +65,7 @@ def test_batched_fits_equal_iminuit_fits(histosys_model):
         batch = fit_toys(model, toys, fix=fix)
         assert batch.fallbacks == 0 and batch.converged.all()
         for row in range(len(toys)):
-            single = minimize(
-                _single(model, toys.subset([row])), fix=fix, errors=False, tolerance=1e-3
-            )
+            single = minimize(toys.bind(model, row), fix=fix, errors=False, tolerance=1e-3)
             assert batch.nll[row] <= single.nll + 1e-5
             assert abs(batch.nll[row] - single.nll) < 1e-5
 
@@ -138,3 +137,13 @@ def test_counting_belt_reproduces_feldman_cousins():
         t, fc_set, _, _ = _fc_exact(s, b, mu, cl)
         toy_set = set(np.flatnonzero(t <= critical[g] + 1e-6).tolist())
         assert toy_set == fc_set, (mu, sorted(toy_set ^ fc_set))
+
+
+def test_belt_errors_name_the_fix():
+    simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
+    model = Model.from_workspace(_workspace(simple, "singlechannel", [60]))
+    with pytest.raises(FitError, match="unknown construction 'bayesian'; use 'profile' or 'fixed'"):
+        neyman_belt(model, [0.0, 1.0], 10, construction="bayesian", observed=False)
+    belt = neyman_belt(model, [0.0, 1.0], 50, construction="fixed", observed=False)
+    with pytest.raises(FitError, match="no observed statistic"):
+        belt.interval(0.6827)

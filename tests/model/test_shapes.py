@@ -215,3 +215,25 @@ def test_gradient_difference_hessian_matches_autograd():
     np.testing.assert_allclose(fused, exact, rtol=1e-5, atol=1e-7)
     # and autograd's double backward through the fused pass would NOT be exact: guard it
     assert not channel.twice_differentiable
+
+
+def test_failed_compilation_warns_and_runs_eagerly(monkeypatch):
+    """Without a working compiler the code4 pass warns once and gives the eager results."""
+    from nsbi.model import shape_kernels
+
+    def broken():
+        def chunk(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return chunk
+
+    monkeypatch.setattr(shape_kernels, "_compiled_chunk", broken)
+    monkeypatch.setattr(shape_kernels, "_COMPILE_FAILED", [])
+    hi, lo = _tables(4)
+    pars = torch.tensor([1.0, 0.3, -0.5, 0.2], dtype=torch.float64)
+    eager = ShapeSystematics(PAIRS, hi, lo, n_samples=3, code="code4", compile=False)
+    forced = ShapeSystematics(PAIRS, hi, lo, n_samples=3, code="code4", compile=True)
+    with pytest.warns(RuntimeWarning, match="torch.compile of the shape-systematics pass failed"):
+        got = forced.log_factors(pars, "observed")
+    np.testing.assert_array_equal(got.numpy(), eager.log_factors(pars, "observed").numpy())
+    assert shape_kernels._COMPILE_FAILED  # later passes skip the attempt
