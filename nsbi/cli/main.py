@@ -259,21 +259,6 @@ def fit(
         )
 
 
-def _client(scheduler: str | None, workers: int | None):
-    """A Dask client: ``local`` starts a local cluster, anything else is a scheduler address."""
-    if scheduler is None:
-        return None
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler == "local":
-        return Client(
-            LocalCluster(
-                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-        )
-    return Client(scheduler)
-
-
 @cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -316,6 +301,7 @@ def train(workspace, only, members, epochs, device, scheduler, workers, force, q
 
     Ensembles whose stored checksum matches the current inputs and settings are skipped.
     """
+    from nsbi.infer.distributed import make_client
     from nsbi.ratios.workspace_ratios import train_workspace
     from nsbi.workspace import Workspace
 
@@ -327,7 +313,7 @@ def train(workspace, only, members, epochs, device, scheduler, workers, force, q
             sys.exit(2)
     try:
         ws = Workspace.load(workspace)
-        client = _client(scheduler, workers)
+        client = make_client(scheduler, workers)
         try:
             train_workspace(
                 ws,
@@ -410,6 +396,160 @@ def diagnose(workspace, only, no_two_sample_test, plot_dir, output) -> None:
                 f"calibration_{stem}",
             )
         click.echo(f"wrote figures to {plot_dir}")
+
+
+def _parse_grid(text: str) -> np.ndarray:
+    try:
+        lo, hi, n = text.split(":")
+        lo, hi, n = float(lo), float(hi), int(n)
+        if not (n >= 2 and hi > lo):
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}; expected LO:HI:N with LO < HI and N >= 2 points, e.g. 0:3:31",
+            param_hint="--poi-grid",
+        ) from None
+    return np.linspace(lo, hi, n)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measurement", default=None, help="Measurement to use (default: the first).")
+@click.option(
+    "--poi-grid", "grid", required=True, metavar="LO:HI:N", help="POI values: N from LO to HI."
+)
+@click.option(
+    "--toys",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Pseudo-experiments per grid point.",
+)
+@click.option(
+    "--cl",
+    "cls",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    multiple=True,
+    help="Confidence level (repeatable; default 0.6827 and 0.9545).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@click.option(
+    "--construction",
+    type=click.Choice(["profile", "fixed"]),
+    default="profile",
+    show_default=True,
+    help="Nuisances of the toys: conditional MLE on the data (profile) or their inits (fixed).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=250,
+    show_default=True,
+    help="Toys per task and per checkpoint.",
+)
+@click.option(
+    "--scheduler",
+    default="local",
+    show_default=True,
+    metavar="local|serial|ADDRESS",
+    help="A local Dask cluster, this process alone, or a Dask scheduler address.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Workers of the local cluster (default: one per core).",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint folder (default: OUTPUT.checkpoints, or WORKSPACE-stem_belt.checkpoints).",
+)
+@click.option("--resume", is_flag=True, help="Continue a run from its checkpoints.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the belt as JSON (atomically).",
+)
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the belt and the t distributions (PNG and PDF) into this folder.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; print nothing but errors.")
+def belt(
+    workspace,
+    measurement,
+    grid,
+    toys,
+    cls,
+    seed,
+    construction,
+    chunk_size,
+    scheduler,
+    workers,
+    checkpoints,
+    resume,
+    output,
+    plot_dir,
+    quiet,
+) -> None:
+    """Neyman confidence belt of the POI of WORKSPACE from pseudo-experiments (likelihood-ratio
+    ordering, profile construction), and the observed intervals.
+
+    Every chunk of toys is checkpointed; after a kill, the same command with --resume
+    computes only what is missing.
+    """
+    from nsbi.infer.belt import DEFAULT_CL
+    from nsbi.infer.distributed import make_client, run_belt
+
+    values = _parse_grid(grid)
+    if checkpoints is None:
+        stem = output.with_suffix("") if output else Path(f"{workspace.stem}_belt")
+        checkpoints = Path(f"{stem}.checkpoints")
+    try:
+        client = make_client(scheduler, workers)
+        try:
+            result = run_belt(
+                workspace,
+                values,
+                toys,
+                measurement=measurement,
+                cl=cls or DEFAULT_CL,
+                seed=seed,
+                construction=construction,
+                chunk_size=chunk_size,
+                checkpoints=checkpoints,
+                resume=resume,
+                client=client,
+                progress=not quiet,
+            )
+        finally:
+            if client is not None:
+                client.close()
+    except NSBIError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(str(result))
+        if result.fallbacks:
+            click.echo(f"{result.fallbacks} toy fits fell back to iminuit")
+    if output is not None:
+        from nsbi.io import write_json
+
+        write_json(output, result.to_dict())
+        if not quiet:
+            click.echo(f"wrote {output}")
+    if plot_dir is not None:
+        from nsbi.plot import plot_belt, plot_toy_distributions, save_figure
+
+        paths = save_figure(plot_belt(result), plot_dir, "belt")
+        paths += save_figure(plot_toy_distributions(result), plot_dir, "belt_toys")
+        if not quiet:
+            click.echo("wrote " + ", ".join(map(str, paths)))
 
 
 if __name__ == "__main__":  # pragma: no cover

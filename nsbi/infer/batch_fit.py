@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nsbi.infer.curvature import positive_definite
 from nsbi.infer.minimize import minimize
 from nsbi.infer.toys import PseudoExperiments
 from nsbi.model import Model, pyhf_torch_backend
@@ -61,8 +62,20 @@ def _gradient_and_hessian(
     x = x.detach().clone().requires_grad_(True)
     value = model.nll(x)
     (grad,) = torch.autograd.grad(value.sum(), x, create_graph=True)
-    rows = [torch.autograd.grad(grad[:, k].sum(), x, retain_graph=True)[0][:, free] for k in free]
-    hessian = torch.stack(rows, 1)
+    # row k of every toy's Hessian is the backward pass of grad[:, k]; all rows at once by a
+    # vmapped (batched-gradient) backward pass, else one pass per row
+    basis = torch.zeros((len(free), *x.shape), dtype=x.dtype)
+    basis[torch.arange(len(free)), :, free] = 1.0
+    try:
+        (rows,) = torch.autograd.grad(
+            grad, x, grad_outputs=basis, retain_graph=True, is_grads_batched=True
+        )
+        hessian = rows[:, :, free].transpose(0, 1)
+    except RuntimeError:
+        rows = [
+            torch.autograd.grad(grad[:, k].sum(), x, retain_graph=True)[0][:, free] for k in free
+        ]
+        hessian = torch.stack(rows, 1)
     return value.detach(), grad.detach(), 0.5 * (hessian + hessian.transpose(1, 2)).detach()
 
 
@@ -124,18 +137,19 @@ def fit_toys(
             value, grad, hessian = _gradient_and_hessian(bound, x, free)
             g = grad[:, free]
             xf = x[:, free]
-            # projected Newton: parameters on a bound and pushed outwards stay there
-            active = ((xf <= lo_f) & (g > 0)) | ((xf >= hi_f) & (g < 0))
+            # projected Newton: parameters on a bound (within 1e-9 of their range, which
+            # rounding leaves) and pushed outwards are snapped onto it and stay there
+            near = 1e-9 * (hi_f - lo_f)
+            at_lo, at_hi = (xf <= lo_f + near) & (g > 0), (xf >= hi_f - near) & (g < 0)
+            active = at_lo | at_hi
+            if bool(active.any()):
+                xf = torch.where(at_lo, lo_f, torch.where(at_hi, hi_f, xf))
+                x[:, free] = xf
             g = torch.where(active, 0.0, g)
             mask = (~active).double()
             h = hessian * mask[:, :, None] * mask[:, None, :]
             h = h + torch.diag_embed(active.double())
-            eigenvalues, vectors = torch.linalg.eigh(h)
-            positive = (eigenvalues > 0).all(-1)
-            # |eigenvalues|, floored relative to the largest (and absolutely, for an NLL linear
-            # in a parameter, whose Newton step then runs to the bound)
-            scale = eigenvalues.abs().amax(-1, keepdim=True)
-            modified = torch.maximum(eigenvalues.abs(), (1e-10 * scale).clamp_min(1e-12))
+            modified, vectors, positive = positive_definite(h)
             step = -(
                 vectors @ ((vectors.transpose(1, 2) @ g[..., None])[..., 0] / modified)[..., None]
             )[..., 0]

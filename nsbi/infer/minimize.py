@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from nsbi.exceptions import FitError
+from nsbi.infer.curvature import positive_definite
 from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = ["FitResult", "minimize", "DEFAULT_TOLERANCE"]
@@ -149,6 +150,8 @@ class _Objective:
         self._hessian_x: np.ndarray | None = None
         self._hessian: np.ndarray | None = None
         self.nhessian = 0
+        # while True, :meth:`minuit_hessian` gives MIGRAD its starting curvature (see there)
+        self.seeding = False
 
     def value(self, x: Sequence[float]) -> float:
         x = np.asarray(x, dtype=np.float64)
@@ -177,6 +180,27 @@ class _Objective:
         self._hessian_x, self._hessian = x.copy(), self._compute_hessian(x)
         return self._hessian
 
+    def minuit_hessian(self, x: Sequence[float]) -> np.ndarray:
+        """The Hessian handed to Minuit: the exact one for HESSE; while :attr:`seeding`, the
+        starting curvature of MIGRAD's variable-metric iteration, made positive definite.
+
+        A start far from the minimum can have negative curvature (then Minuit cannot invert
+        the seed), and an NLL linear in a parameter has none; the eigenvalues are replaced by
+        their moduli, floored (see :func:`nsbi.infer.batch_fit.positive_definite`). For
+        once-differentiable models the seed is a one-sided difference of the exact gradient
+        (:math:`n + 1` gradients instead of :math:`2n`): MIGRAD refines it anyway.
+        """
+        if not self.seeding:
+            return self.hessian(x)
+        x = np.asarray(x, dtype=np.float64)
+        if self._second_order == "gradient differences":
+            self.nhessian += 1
+            hessian = self._gradient_difference_hessian(x, central=False)
+        else:
+            hessian = self.hessian(x)
+        eigenvalues, vectors, _ = positive_definite(torch.from_numpy(hessian))
+        return ((vectors * eigenvalues) @ vectors.T).numpy()
+
     def _compute_hessian(self, x: np.ndarray) -> np.ndarray:
         pars = torch.tensor(x)
         self.nhessian += 1
@@ -192,17 +216,23 @@ class _Objective:
                 self._second_order = "gradient differences"
         return self._gradient_difference_hessian(x)
 
-    def _gradient_difference_hessian(self, x: np.ndarray) -> np.ndarray:
+    def _gradient_difference_hessian(self, x: np.ndarray, central: bool = True) -> np.ndarray:
         """Central differences of the exact gradient, symmetrised:
         :math:`H_{kl} \\approx [\\nabla_l f(x + h_k e_k) - \\nabla_l f(x - h_k e_k)] / 2h_k`
-        with :math:`h_k = 10^{-4} \\max(1, |x_k|)` (truncation error :math:`O(h^2)`)."""
+        with :math:`h_k = 10^{-4} \\max(1, |x_k|)` (truncation error :math:`O(h^2)`), or
+        one-sided ones, :math:`[\\nabla_l f(x + h_k e_k) - \\nabla_l f(x)] / h_k` (error
+        :math:`O(h)`, half the gradients)."""
         hessian = np.empty((len(x), len(x)))
+        centre = None if central else self._raw_grad(x)
         for k in range(len(x)):
             step = 1e-4 * max(1.0, abs(x[k]))
             up, down = x.copy(), x.copy()
             up[k] += step
-            down[k] -= step
-            hessian[k] = (self._raw_grad(up) - self._raw_grad(down)) / (2 * step)
+            if central:
+                down[k] -= step
+                hessian[k] = (self._raw_grad(up) - self._raw_grad(down)) / (2 * step)
+            else:
+                hessian[k] = (self._raw_grad(up) - centre) / step
         return 0.5 * (hessian + hessian.T)
 
     def _raw_grad(self, x: np.ndarray) -> np.ndarray:
@@ -212,7 +242,12 @@ class _Objective:
 
 
 def _newton_polish(
-    objective: _Objective, x: np.ndarray, free: np.ndarray, bounds, iterations: int = 4
+    objective: _Objective,
+    x: np.ndarray,
+    free: np.ndarray,
+    bounds,
+    iterations: int = 4,
+    hessian: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Refine MIGRAD's minimum with Newton steps :math:`\delta = -H^{-1} g` on the free parameters.
 
@@ -221,12 +256,17 @@ def _newton_polish(
     chord method) each step gains several digits for the price of one gradient. A step is kept
     only if it does not raise the NLL; a step that would leave the bounds is clipped to them
     (MIGRAD's bound transform converges slowly onto a minimum that sits on a bound).
+
+    ``hessian`` (free parameters only; default: the exact one at ``x``) is the Hessian HESSE
+    used, so that models differentiated once (whose Hessian takes :math:`2n` gradients) build
+    it once.
     """
     if not free.any():
         return x
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
-    hessian = objective.hessian(x)[np.ix_(free, free)]
+    if hessian is None:
+        hessian = objective.hessian(x)[np.ix_(free, free)]
     try:
         factor = np.linalg.cholesky(hessian)
     except np.linalg.LinAlgError:
@@ -303,38 +343,37 @@ def minimize(
             nfcn=1,
         )
     with pyhf_torch_backend():
-        # MIGRAD is seeded with the exact Hessian only when autograd gives it; a model with
-        # once-differentiable parts (code1/code4 per-event shapes, whose code1 factors have a
-        # kink at alpha = 0) lets MIGRAD and HESSE build their own from the exact gradient
-        def make_minuit(seed_hessian: bool) -> iminuit.Minuit:
-            minuit = iminuit.Minuit(
-                objective.value,
-                start,
-                grad=objective.grad,
-                hessian=objective.hessian if seed_hessian else None,
-                name=space.names,
-            )
-            minuit.errordef = iminuit.Minuit.LIKELIHOOD
-            minuit.limits = space.bounds
-            minuit.fixed = fixed
-            minuit.strategy = strategy
-            minuit.tol = tolerance
-            return minuit
-
-        minuit = make_minuit(model.twice_differentiable)
+        # MIGRAD starts from a positive-definite form of the Hessian (exact, or differences of
+        # the exact gradient for models with once-differentiable parts); HESSE gets the exact
+        minuit = iminuit.Minuit(
+            objective.value,
+            start,
+            grad=objective.grad,
+            hessian=objective.minuit_hessian,
+            name=space.names,
+        )
+        minuit.errordef = iminuit.Minuit.LIKELIHOOD
+        minuit.limits = space.bounds
+        minuit.fixed = fixed
+        minuit.strategy = strategy
+        minuit.tol = tolerance
+        objective.seeding = True
         try:
             minuit.migrad()
-        except TypeError:
-            # MIGRAD cannot start from a singular exact Hessian (an NLL linear in a free
-            # parameter, e.g. a zero-count Poisson term in mu): let it build its own
-            minuit = make_minuit(False)
-            minuit.migrad()
+        finally:
+            objective.seeding = False
         migrad_valid = bool(minuit.valid)
+        values, nll = np.array(minuit.values), float(minuit.fval)
         if migrad_valid and errors:
-            free = np.array([not f for f in fixed])
-            polished = _newton_polish(objective, np.array(minuit.values), free, space.bounds)
-            minuit.values = polished
+            # HESSE at MIGRAD's minimum, then Newton steps with the same Hessian: the values
+            # gain digits, the covariance (off by the third derivatives times a step of
+            # ~1e-3 sigma) keeps them, and models differentiated once build one Hessian, not two
             minuit.hesse()
+            free = np.array([not f for f in fixed])
+            x = np.array(minuit.values)
+            hessian = objective.hessian(x)[np.ix_(free, free)]  # HESSE's, cached
+            values = _newton_polish(objective, x, free, space.bounds, hessian=hessian)
+            nll = objective.value(values)
         minos_errors: dict[str, tuple[float, float]] = {}
         if minos and minuit.valid:
             if not errors:
@@ -357,9 +396,9 @@ def minimize(
     )
     return FitResult(
         names=list(space.names),
-        values=np.array(minuit.values),
+        values=values,
         errors=errors,
-        nll=float(minuit.fval),
+        nll=nll,
         valid=migrad_valid and bool(minuit.valid),
         edm=float(fmin.edm),
         accurate_covariance=bool(fmin.has_accurate_covar),

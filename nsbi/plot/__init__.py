@@ -1,11 +1,14 @@
 """Figures in mplhep style: every result nsbi makes can be drawn here and saved as PNG and PDF."""
 
+from nsbi.plot.belt import plot_belt, plot_toy_distributions
 from nsbi.plot.diagnostics import plot_calibration, plot_closure
 from nsbi.plot.ranking import plot_ranking
 from nsbi.plot.scan import plot_scan
 from nsbi.plot.style import save_figure, set_style
 
 __all__ = [
+    "plot_belt",
+    "plot_toy_distributions",
     "plot_scan",
     "plot_ranking",
     "plot_closure",

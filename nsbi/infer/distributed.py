@@ -1,0 +1,325 @@
+r"""Neyman belts on Dask: chunks of pseudo-experiments as tasks, checkpointed and resumable.
+
+A belt run is a *plan*: the workspace (path and SHA-256), the measurement, the POI grid, the
+toys per grid point, the seed, the construction, the chunk size and the generation point of
+every grid value (:func:`~nsbi.infer.belt.generation_points`, fitted once on the observed data
+in the client). Chunk ``c`` of grid point ``g`` is toys ``c * chunk_size`` up to the next chunk
+of the stream ``(seed, g)`` (:mod:`nsbi.infer.toys`): a pure function of the plan, so it runs
+on any worker, in any order, and gives the same :math:`t_\mu` wherever it runs.
+
+Every finished chunk is written, atomically, to ``checkpoints/g{g}_c{c}.npz`` (the toys'
+:math:`t_\mu` and the count of iminuit fallbacks; read back with ``allow_pickle=False``) beside
+``manifest.json``, the plan. A run started again with ``resume=True`` checks the manifest
+against its own plan, loads the finished chunks and computes only the others, so a run killed
+at any moment and resumed gives the belt of an uninterrupted run with the same seed.
+
+Workers rebuild the model from the workspace path (a shared filesystem on a remote cluster) and
+keep it for the following chunks in a per-process cache keyed by path, measurement and the
+file's SHA-256; a workspace edited during a run is an error, not a silently mixed belt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nsbi.exceptions import NSBIError
+from nsbi.infer.belt import (
+    DEFAULT_CL,
+    Belt,
+    conditional_fits,
+    generation_points,
+    observed_statistics,
+    toy_statistics,
+)
+from nsbi.io import atomic_path, write_json
+
+__all__ = ["BeltPlan", "Checkpoints", "make_client", "run_belt"]
+
+MANIFEST = "manifest.json"
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BeltPlan:
+    """Everything that determines a belt's toys; two runs with equal plans give equal belts."""
+
+    workspace: str
+    workspace_sha256: str
+    measurement: str | None
+    grid: tuple[float, ...]
+    toys: int
+    seed: int
+    construction: str
+    chunk_size: int
+    points: tuple[tuple[float, ...], ...]
+
+    @property
+    def chunks(self) -> list[tuple[int, int, int, int]]:
+        """``(g, c, start, stop)`` of every chunk."""
+        return [
+            (g, c, start, min(start + self.chunk_size, self.toys))
+            for g in range(len(self.grid))
+            for c, start in enumerate(range(0, self.toys, self.chunk_size))
+        ]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["grid"] = list(self.grid)
+        out["points"] = [list(p) for p in self.points]
+        return out
+
+
+class Checkpoints:
+    """The checkpoint folder of one belt run (see the module docstring).
+
+    Opening a folder that holds another plan's manifest, or any manifest when ``resume`` is
+    false, is an error naming the folder and the fix.
+    """
+
+    def __init__(self, directory: str | Path, plan: BeltPlan, resume: bool):
+        self.directory = Path(directory)
+        manifest = self.directory / MANIFEST
+        if manifest.exists():
+            if not resume:
+                raise NSBIError(
+                    f"{self.directory} already holds checkpoints of a belt run; pass --resume "
+                    "(resume=True) to continue it, or remove the folder to start again"
+                )
+            stored = json.loads(manifest.read_text())
+            mismatched = [
+                key
+                for key, value in plan.to_dict().items()
+                if key != "points" and stored.get(key) != value
+            ]
+            if mismatched:
+                raise NSBIError(
+                    f"{manifest}: the checkpoints were made with other settings "
+                    f"({', '.join(f'{k}: {stored.get(k)!r} there' for k in mismatched)}); "
+                    "rerun with the same ones, or remove the folder to start again"
+                )
+            self.points = np.array(stored["points"], dtype=np.float64)
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_json(manifest, plan.to_dict())
+            self.points = np.array(plan.points, dtype=np.float64)
+
+    def path(self, g: int, c: int) -> Path:
+        return self.directory / f"g{g}_c{c}.npz"
+
+    def done(self, g: int, c: int) -> bool:
+        return self.path(g, c).exists()
+
+    def load(self, g: int, c: int) -> tuple[np.ndarray, int]:
+        with np.load(self.path(g, c), allow_pickle=False) as data:
+            return data["t"], int(data["fallbacks"])
+
+    def save(self, g: int, c: int, t: np.ndarray, fallbacks: int) -> None:
+        with atomic_path(self.path(g, c)) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, t=np.asarray(t, dtype=np.float64), fallbacks=np.int64(fallbacks))
+
+
+# per-process cache of models built from workspace files: {(path, measurement, sha256): model}
+_MODELS: dict = {}
+
+
+def _load_model(path: str, measurement: str | None, sha256: str):
+    key = (path, measurement, sha256)
+    if key not in _MODELS:
+        from nsbi.model import Model
+        from nsbi.workspace import Workspace
+
+        if file_digest(path) != sha256:
+            raise NSBIError(
+                f"{path} changed since the belt run started (SHA-256 differs); rerun it"
+            )
+        _MODELS.clear()
+        _MODELS[key] = Model.from_workspace(Workspace.load(path), measurement)
+    return _MODELS[key]
+
+
+def _chunk(
+    path: str,
+    measurement: str | None,
+    sha256: str,
+    point: list[float],
+    start: int,
+    stop: int,
+    key: tuple[int, int],
+) -> tuple[np.ndarray, int]:
+    """One Dask task: :math:`t_\\mu` of toys ``start..stop`` of stream ``key`` at ``point``."""
+    model = _load_model(path, measurement, sha256)
+    return toy_statistics(model, np.asarray(point), start, stop, key)
+
+
+def make_client(scheduler: str | None, workers: int | None = None):
+    """A Dask client: ``"local"`` starts a local cluster of ``workers`` single-threaded
+    processes (default: one per CPU core), anything else is a scheduler address
+    (``tcp://host:8786``, e.g. of a dask-jobqueue cluster); ``None`` or ``"serial"`` is no
+    client (everything in this process)."""
+    if scheduler in (None, "serial"):
+        return None
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        return Client(
+            LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+        )
+    return Client(scheduler)
+
+
+def run_belt(
+    workspace: str | Path,
+    grid: Sequence[float],
+    toys: int,
+    *,
+    measurement: str | None = None,
+    cl: Sequence[float] = DEFAULT_CL,
+    seed: int = 0,
+    construction: str = "profile",
+    chunk_size: int = 250,
+    checkpoints: str | Path,
+    resume: bool = False,
+    client=None,
+    progress: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> Belt:
+    """The Neyman belt of the workspace's POI, its chunks checkpointed under ``checkpoints``
+    and run on the Dask ``client`` (``None``: in this process).
+
+    ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
+    observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish.
+
+    Example:
+        >>> import json, tempfile, pathlib, pyhf
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
+        >>> _ = (folder / "ws.json").write_text(json.dumps({"channels": simple.spec["channels"],
+        ...     "observations": [{"name": "singlechannel", "data": [60]}], "version": "1.0.0",
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}))
+        >>> belt = run_belt(folder / "ws.json", [0.0, 1.0, 2.0], 100, checkpoints=folder / "c")
+        >>> belt.toys.shape, sorted(p.name for p in (folder / "c").iterdir())[:2]
+        ((3, 100), ['g0_c0.npz', 'g1_c0.npz'])
+    """
+    from nsbi.model import Model
+    from nsbi.workspace import Workspace
+
+    path = str(Path(workspace).resolve())
+    sha256 = file_digest(path)
+    model = Model.from_workspace(Workspace.load(path), measurement)
+    grid = np.asarray(grid, dtype=np.float64)
+    if toys < 1 or chunk_size < 1:
+        raise NSBIError(f"toys ({toys}) and chunk_size ({chunk_size}) must be positive")
+    poi = model.parameters.poi
+    if poi is None:
+        raise NSBIError(f"{path}: the measurement has no POI; a belt is built for the POI")
+    lo, hi = model.parameters.bounds[model.parameters.poi_index]
+    if grid.min() < lo or grid.max() > hi:
+        raise NSBIError(
+            f"{path}: the grid [{grid.min():g}, {grid.max():g}] leaves the bounds "
+            f"[{lo:g}, {hi:g}] of the POI {poi!r}; narrow the grid or widen the bounds "
+            "(measurements[].config.parameters[].bounds)"
+        )
+    conditional = conditional_fits(model, grid)
+    plan = BeltPlan(
+        workspace=path,
+        workspace_sha256=sha256,
+        measurement=measurement,
+        grid=tuple(float(v) for v in grid),
+        toys=int(toys),
+        seed=int(seed),
+        construction=construction,
+        chunk_size=int(chunk_size),
+        points=tuple(
+            tuple(float(v) for v in p)
+            for p in generation_points(model, grid, construction, conditional)
+        ),
+    )
+    store = Checkpoints(checkpoints, plan, resume)
+    points = store.points
+    results: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+    todo = []
+    for g, c, start, stop in plan.chunks:
+        if store.done(g, c):
+            results[g, c] = store.load(g, c)
+        else:
+            todo.append((g, c, start, stop))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(grid) * toys, unit="toy", desc="belt")
+        bar.update(sum(len(t) for t, _ in results.values()))
+
+    def finish(g: int, c: int, start: int, stop: int, value: tuple[np.ndarray, int]) -> None:
+        store.save(g, c, *value)
+        results[g, c] = value
+        if bar is not None:
+            bar.update(stop - start)
+        if on_chunk is not None:
+            on_chunk(g, c)
+
+    try:
+        if client is None:
+            _MODELS.clear()
+            _MODELS[path, measurement, sha256] = model
+            for g, c, start, stop in todo:
+                value = _chunk(
+                    path, measurement, sha256, points[g].tolist(), start, stop, (seed, g)
+                )
+                finish(g, c, start, stop, value)
+        else:
+            from dask.distributed import as_completed
+
+            # task keys name the plan, so runs sharing a cluster never share results
+            token = hashlib.sha256(json.dumps(plan.to_dict(), sort_keys=True).encode()).hexdigest()[
+                :16
+            ]
+            futures = {
+                client.submit(
+                    _chunk,
+                    path,
+                    measurement,
+                    sha256,
+                    points[g].tolist(),
+                    start,
+                    stop,
+                    (seed, g),
+                    key=f"nsbi-belt-{token}-g{g}-c{c}",
+                    pure=False,
+                ): (g, c, start, stop)
+                for g, c, start, stop in todo
+            }
+            for future in as_completed(futures):
+                finish(*futures[future], future.result())
+    finally:
+        if bar is not None:
+            bar.close()
+
+    n_chunks = len(plan.chunks) // len(grid)
+    rows = [np.concatenate([results[g, c][0] for c in range(n_chunks)]) for g in range(len(grid))]
+    return Belt(
+        poi=model.parameters.poi,
+        grid=grid,
+        cl=[float(c) for c in cl],
+        toys=np.array(rows),
+        observed=observed_statistics(model, grid, conditional),
+        fallbacks=sum(n for _, n in results.values()),
+    )
