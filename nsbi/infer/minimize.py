@@ -130,6 +130,10 @@ def _minos_text(interval: tuple[float, float] | None) -> str:
     return "" if interval is None else f"{interval[0]:+.4g} / {interval[1]:+.4g}"
 
 
+#: the NLL MIGRAD sees where the model's is NaN or infinite (see :meth:`_Objective.value`)
+NONFINITE_NLL = 1e30
+
+
 class _Objective:
     """NLL, gradient and Hessian of a model as numpy callables for iminuit.
 
@@ -158,7 +162,10 @@ class _Objective:
         if self._x is not None and np.array_equal(x, self._x):
             return self._value
         with torch.no_grad():
-            return float(self.nll(torch.from_numpy(x.copy())))
+            value = float(self.nll(torch.from_numpy(x.copy())))
+        # a step into a region where the model is undefined (a negative expected count,
+        # whose Poisson term is NaN) is a wall MIGRAD's line search backs off from
+        return value if np.isfinite(value) else NONFINITE_NLL
 
     def grad(self, x: Sequence[float]) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
