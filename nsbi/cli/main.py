@@ -43,6 +43,48 @@ def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
     return fixed
 
 
+def _parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
+    codes = {}
+    for item in values:
+        kind, sep, code = item.partition("=")
+        if not sep or not kind or not code:
+            raise click.BadParameter(
+                f"{item!r}; expected TYPE=CODE, e.g. --interpolation normsys=code1",
+                param_hint="--interpolation",
+            )
+        from nsbi.model.model import INTERPOLATION_CODES
+
+        kind, code = kind.strip(), code.strip()
+        if code not in INTERPOLATION_CODES.get(kind, ()):
+            choices = "; ".join(f"{k}: {', '.join(v)}" for k, v in INTERPOLATION_CODES.items())
+            raise click.BadParameter(
+                f"{item!r}; the codes are {choices}", param_hint="--interpolation"
+            )
+        codes[kind] = code
+    return codes
+
+
+def _model(workspace: Path, measurement: str | None, interpolation: tuple[str, ...] = ()):
+    """Load WORKSPACE (warnings to stderr) and build the measurement's model."""
+    from nsbi.model import Model
+    from nsbi.workspace import Workspace
+
+    codes = _parse_interpolation(interpolation)
+    ws = Workspace.load(workspace)
+    for warning in ws.warnings:
+        click.echo(f"warning: {workspace}: {warning}", err=True)
+    return Model.from_workspace(ws, measurement, codes)
+
+
+_interpolation_option = click.option(
+    "--interpolation",
+    multiple=True,
+    metavar="TYPE=CODE",
+    help="Interpolation code per modifier type, e.g. normsys=code1 histosys=code0 (the "
+    "ROOT-era codes); default: the measurement's, else pyhf's (code4, code4p). Repeatable.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nsbi")
 def cli() -> None:
@@ -548,6 +590,202 @@ def belt(
 
         paths = save_figure(plot_belt(result), plot_dir, "belt")
         paths += save_figure(plot_toy_distributions(result), plot_dir, "belt_toys")
+        if not quiet:
+            click.echo("wrote " + ", ".join(map(str, paths)))
+
+
+def _write_outputs(document: dict, output: Path | None, quiet: bool) -> None:
+    if output is not None:
+        from nsbi.io import write_json
+
+        write_json(output, document)
+        if not quiet:
+            click.echo(f"wrote {output}")
+
+
+_calculator_option = click.option(
+    "--calculator",
+    type=click.Choice(["asymptotics", "toys"]),
+    default="asymptotics",
+    show_default=True,
+    help="Asymptotic formulae (CCGV) or pseudo-experiments (batched fits).",
+)
+_toys_option = click.option(
+    "--toys",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    help="Pseudo-experiments per hypothesis (--calculator toys).",
+)
+_output_option = click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the result as JSON (atomically).",
+)
+_plot_option = click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write figures (PNG and PDF) into this folder.",
+)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measurement", default=None, help="Measurement to use (default: the first).")
+@click.option("--poi-value", type=float, default=1.0, show_default=True, help="Tested POI value.")
+@click.option(
+    "--test-stat", type=click.Choice(["qtilde", "q"]), default="qtilde", show_default=True
+)
+@_calculator_option
+@_toys_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_interpolation_option
+@_output_option
+@_plot_option
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def cls(
+    workspace,
+    measurement,
+    poi_value,
+    test_stat,
+    calculator,
+    toys,
+    seed,
+    interpolation,
+    output,
+    plot_dir,
+    quiet,
+) -> None:
+    """CLs of the POI value on WORKSPACE's data, observed and expected (-2..+2 sigma)."""
+    from nsbi.infer.hypotest import hypotest
+
+    try:
+        model = _model(workspace, measurement, interpolation)
+        result = hypotest(
+            model, poi_value, test_stat=test_stat, calculator=calculator, toys=toys, seed=seed
+        )
+    except NSBIError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(str(result))
+    _write_outputs(result.to_dict(), output, quiet)
+    if plot_dir is not None and not quiet:
+        click.echo("note: nsbi cls draws nothing; nsbi limit --plot draws the CLs scan", err=True)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measurement", default=None, help="Measurement to use (default: the first).")
+@_calculator_option
+@click.option(
+    "--toys",
+    type=click.IntRange(min=10),
+    default=10000,
+    show_default=True,
+    help="Pseudo-experiments per hypothesis (--calculator toys).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_interpolation_option
+@_output_option
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def significance(
+    workspace, measurement, calculator, toys, seed, interpolation, output, quiet
+) -> None:
+    """Discovery significance (q0) of WORKSPACE's data, and the expected one at POI = 1."""
+    from nsbi.infer.hypotest import significance as discovery
+
+    try:
+        model = _model(workspace, measurement, interpolation)
+        result = discovery(model, calculator=calculator, toys=toys, seed=seed)
+    except NSBIError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(str(result))
+    _write_outputs(result.to_dict(), output, quiet)
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measurement", default=None, help="Measurement to use (default: the first).")
+@click.option(
+    "--cl",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="Confidence level of the limit.",
+)
+@click.option(
+    "--range",
+    "poi_range",
+    type=float,
+    nargs=2,
+    default=None,
+    metavar="LO HI",
+    help="Where the limit is searched (default: the POI's bounds from 0).",
+)
+@click.option(
+    "--scan",
+    "points",
+    type=click.IntRange(min=2),
+    default=None,
+    help="CLs on this many points of the range, interpolated (default: TOMS 748 root-finding; "
+    "required with --calculator toys).",
+)
+@click.option(
+    "--test-stat", type=click.Choice(["qtilde", "q"]), default="qtilde", show_default=True
+)
+@_calculator_option
+@_toys_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_interpolation_option
+@_output_option
+@_plot_option
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def limit(
+    workspace,
+    measurement,
+    cl,
+    poi_range,
+    points,
+    test_stat,
+    calculator,
+    toys,
+    seed,
+    interpolation,
+    output,
+    plot_dir,
+    quiet,
+) -> None:
+    """CLs upper limit on the POI of WORKSPACE, observed and expected (-2..+2 sigma)."""
+    from nsbi.infer.limits import upper_limit
+
+    try:
+        model = _model(workspace, measurement, interpolation)
+        lo, hi = poi_range or model.parameters.bounds[model.parameters.poi_index or 0]
+        scan = None if points is None else np.linspace(max(lo, 0.0), hi, points)
+        result = upper_limit(
+            model,
+            cl=cl,
+            range=poi_range,
+            scan=scan,
+            test_stat=test_stat,
+            calculator=calculator,
+            toys=toys,
+            seed=seed,
+        )
+    except NSBIError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(str(result))
+    document = result.to_dict()
+    _write_outputs(document, output, quiet)
+    if plot_dir is not None:
+        from nsbi.plot import plot_brazil, save_figure
+
+        paths = save_figure(plot_brazil(result), plot_dir, "brazil")
         if not quiet:
             click.echo("wrote " + ", ".join(map(str, paths)))
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from nsbi.infer.curvature import positive_definite
-from nsbi.infer.minimize import minimize
+from nsbi.infer.minimize import minimize, off_kinks
 from nsbi.infer.toys import PseudoExperiments
 from nsbi.model import Model, pyhf_torch_backend
 
@@ -132,6 +132,7 @@ def fit_toys(
     lo = torch.tensor([b[0] for b in space.bounds], dtype=torch.float64)
     hi = torch.tensor([b[1] for b in space.bounds], dtype=torch.float64)
     x = torch.minimum(torch.maximum(x, lo), hi)
+    x = torch.from_numpy(np.stack([off_kinks(row, fixed, space.bounds) for row in x.numpy()]))
     bound = toys.bind(model)
     converged = torch.zeros(t, dtype=torch.bool)
     iterations = 0
@@ -190,7 +191,6 @@ def fit_toys(
                 continue
             # backtracking line search on the toys still moving
             moving = ~converged
-            slope = (g * step).sum(-1)
             accepted = torch.zeros(t, dtype=torch.bool)
             size = torch.ones(t, dtype=torch.float64)
             for _ in range(12):
@@ -199,7 +199,9 @@ def fit_toys(
                 trial[:, free] = trial_f
                 with torch.no_grad():
                     trial_value = bound.nll(trial)
-                ok = moving & ~accepted & (trial_value <= value + 1e-4 * size * slope)
+                # Armijo on the projected step (the bounds may cut the Newton step short)
+                slope = (g * (trial_f - xf)).sum(-1)
+                ok = moving & ~accepted & (trial_value <= value + 1e-4 * slope)
                 x = torch.where(ok[:, None], trial, x)
                 value = torch.where(ok, trial_value, value)  # the NLL at x, kept current
                 accepted |= ok

@@ -33,7 +33,7 @@ from nsbi.exceptions import FitError
 from nsbi.infer.batch_fit import fit_toys
 from nsbi.infer.minimize import minimize
 from nsbi.infer.toys import generate
-from nsbi.model import Model
+from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = [
     "Belt",
@@ -67,6 +67,7 @@ def critical_value(t: np.ndarray, cl: float) -> tuple[float, float]:
     return value, float(hi - lo) / 2
 
 
+@pyhf_torch_backend()
 def conditional_fits(model: Model, grid: Sequence[float]) -> list:
     """:math:`\\hat{\\hat\\theta}(\\mu)` on the model's bound data at each grid value (the
     :class:`~nsbi.infer.FitResult` of each conditional fit)."""
@@ -90,6 +91,7 @@ def generation_points(
     return np.array([fit.values for fit in conditional])
 
 
+@pyhf_torch_backend()
 def toy_statistics(
     model: Model, point: np.ndarray, start: int, stop: int, key: Sequence[int]
 ) -> tuple[np.ndarray, int]:
@@ -104,6 +106,7 @@ def toy_statistics(
     return t, unconditional.fallbacks + conditional.fallbacks
 
 
+@pyhf_torch_backend()
 def observed_statistics(model: Model, grid: Sequence[float], conditional=None) -> np.ndarray:
     """:math:`t_\\mu` of the model's bound (observed) data at each grid value (``conditional``:
     the fits of :func:`conditional_fits`, if already made)."""
@@ -197,6 +200,7 @@ class Belt:
         return "\n".join(lines)
 
 
+@pyhf_torch_backend()
 def neyman_belt(
     model: Model,
     grid: Sequence[float],

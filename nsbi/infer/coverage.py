@@ -32,7 +32,7 @@ from nsbi.exceptions import FitError
 from nsbi.infer.batch_fit import fit_toys
 from nsbi.infer.belt import DEFAULT_CL, critical_value, toy_statistics
 from nsbi.infer.toys import generate
-from nsbi.model import Model
+from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = ["Coverage", "coverage"]
 
@@ -102,6 +102,7 @@ class Coverage:
         return "\n".join(lines)
 
 
+@pyhf_torch_backend()
 def coverage(
     model: Model,
     truth: dict[str, float],

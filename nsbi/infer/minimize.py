@@ -248,6 +248,27 @@ class _Objective:
         return grad.numpy()
 
 
+#: how far :func:`off_kinks` moves a start that sits exactly on 0
+KINK_OFFSET = 1e-7
+
+
+def off_kinks(start: np.ndarray, fixed: Sequence[bool], bounds) -> np.ndarray:
+    """Move free parameters that start exactly at 0 to :data:`KINK_OFFSET` (inside bounds).
+
+    pyhf's piecewise interpolations (normsys ``code1``, histosys ``code0``) are functions of
+    :math:`|\alpha|`, whose autograd derivative at exactly :math:`\alpha = 0` is 0: a nuisance
+    parameter starting there would see no gradient and stay at the kink. From
+    :math:`10^{-7}` the one-sided derivative is exact, and no smooth fit changes.
+    """
+    start = np.array(start, dtype=np.float64)
+    for i, (value, is_fixed, (lo, hi)) in enumerate(zip(start, fixed, bounds, strict=True)):
+        if not is_fixed and value == 0.0:
+            start[i] = (
+                KINK_OFFSET if hi >= KINK_OFFSET else (-KINK_OFFSET if lo <= -KINK_OFFSET else 0)
+            )
+    return start
+
+
 def _newton_polish(
     objective: _Objective,
     x: np.ndarray,
@@ -330,6 +351,7 @@ def minimize(
             raise FitError(f"cannot fix {name} to {value}: outside its bounds [{lo}, {hi}]")
         start[index] = value
         fixed[index] = True
+    start = off_kinks(start, fixed, space.bounds)
 
     objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
     if all(fixed):  # nothing to minimise: the NLL at the fixed point

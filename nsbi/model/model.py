@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from nsbi.exceptions import FitError
+from nsbi.exceptions import FitError, NSBIError
 from nsbi.model.binned import BinnedChannels
 from nsbi.model.unbinned import UnbinnedChannel
 from nsbi.workspace import Workspace
@@ -80,6 +80,14 @@ class _Constraint:
     auxdata: float
 
 
+#: interpolation codes by modifier type (as the workspace schema allows them)
+INTERPOLATION_CODES = {
+    "normsys": ("code1", "code4"),
+    "histosys": ("code0", "code2", "code4p"),
+    "shape": ("code0", "code1", "code2", "code4", "code4p"),
+}
+
+
 class Model:
     """A likelihood model built from a :class:`~nsbi.workspace.Workspace` and one measurement.
 
@@ -100,11 +108,20 @@ class Model:
         True
     """
 
-    def __init__(self, workspace: Workspace, measurement: str | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        measurement: str | None = None,
+        interpolation: dict[str, str] | None = None,
+    ):
         self.workspace = workspace
         self.measurement = workspace.measurement(measurement)
         config = self.measurement["config"]
-        interpolation = config.get("interpolation", {})
+        interpolation = {**config.get("interpolation", {}), **(interpolation or {})}
+        for kind, code in interpolation.items():
+            if code not in INTERPOLATION_CODES.get(kind, ()):
+                choices = ", ".join(f"{k}: {'/'.join(v)}" for k, v in INTERPOLATION_CODES.items())
+                raise NSBIError(f"interpolation {kind}={code} is not available; use {choices}")
         self.binned: BinnedChannels | None = None
         binned_spec = workspace.binned_spec()
         if binned_spec is not None:
@@ -200,9 +217,16 @@ class Model:
         return widths
 
     @classmethod
-    def from_workspace(cls, workspace: Workspace, measurement: str | None = None) -> Model:
-        """Build the model of ``measurement`` (the first one by default) with observed data."""
-        return cls(workspace, measurement)
+    def from_workspace(
+        cls,
+        workspace: Workspace,
+        measurement: str | None = None,
+        interpolation: dict[str, str] | None = None,
+    ) -> Model:
+        """Build the model of ``measurement`` (the first one by default) with observed data;
+        ``interpolation`` (e.g. ``{"normsys": "code1", "histosys": "code0"}``, the ROOT-era
+        codes) overrides the measurement's ``config.interpolation``."""
+        return cls(workspace, measurement, interpolation)
 
     # -- data -------------------------------------------------------------------------------
     @property

@@ -2,11 +2,13 @@
 
 from nsbi.plot.belt import plot_belt, plot_toy_distributions
 from nsbi.plot.diagnostics import plot_calibration, plot_closure
+from nsbi.plot.limits import plot_brazil
 from nsbi.plot.ranking import plot_ranking
 from nsbi.plot.scan import plot_scan
 from nsbi.plot.style import save_figure, set_style
 
 __all__ = [
+    "plot_brazil",
     "plot_belt",
     "plot_toy_distributions",
     "plot_scan",
