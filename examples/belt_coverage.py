@@ -13,9 +13,10 @@ uncertainty (``normsys`` on ``B``, Gaussian-constrained), the ratio ensembles ar
 
 The covered fractions at 68.27% and 95.45% CL are printed with their binomial standard errors,
 beside the coverage a perfect construction has with T toys, and drawn in
-``OUTPUT/coverage.png``. Run (about 15 minutes on two CPU cores with the defaults)::
+``OUTPUT/coverage.png``. Run (about 15 minutes on two CPU cores; the defaults are those of
+the slow test ``tests/infer/test_coverage.py``)::
 
-    python examples/belt_coverage.py --output results/coverage [--observations 500 --toys 400]
+    python examples/belt_coverage.py --output results/coverage [--observations 500 --toys 100]
 """
 
 from __future__ import annotations
@@ -98,12 +99,12 @@ def plot_coverage(result) -> plt.Figure:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("results/coverage"))
-    parser.add_argument("--events-per-sample", type=int, default=5000)
+    parser.add_argument("--events-per-sample", type=int, default=1000)
     parser.add_argument("--mu", type=float, default=1.0, help="the true mu")
     parser.add_argument("--observations", type=int, default=500)
-    parser.add_argument("--toys", type=int, default=400, help="toys per observation")
-    parser.add_argument("--belt-toys", type=int, default=1000, help="toys per belt grid point")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--toys", type=int, default=100, help="toys per observation")
+    parser.add_argument("--belt-toys", type=int, default=200, help="toys per belt grid point")
+    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
 
     path = coverage_workspace(args.output / "toy", args.events_per_sample, args.seed)

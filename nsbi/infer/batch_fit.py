@@ -88,6 +88,34 @@ def _gradient_and_hessian(
     return value.detach(), grad.detach(), 0.5 * (hessian + hessian.transpose(1, 2)).detach()
 
 
+def _infinite_slopes_at_bounds(model, x, free, value, g, hessian, lo_f, hi_f, near):
+    r"""Toys whose gradient is infinite or NaN on a bound, as :math:`\sqrt{\mu}` coefficients
+    give at :math:`\mu = 0` (interference), are probed one step (:math:`10^{-6}` of the range)
+    inside: where the NLL there is lower, the toy moves there and carries on from finite
+    derivatives; otherwise the bound is its minimum along that parameter, whose gradient is set
+    to push outwards (the active set holds it) and whose Hessian is the probe's.
+
+    Returns ``(x, value, g, hessian)`` (``g`` over the free parameters)."""
+    bad = ~torch.isfinite(g)
+    if not bool(bad.any()):
+        return x, value, g, hessian
+    xf = x[:, free]
+    on_lo, on_hi = bad & (xf <= lo_f + near), bad & (xf >= hi_f - near)
+    step = 1e-6 * (hi_f - lo_f)
+    probe = x.clone()
+    probe[:, free] = torch.where(on_lo, xf + step, torch.where(on_hi, xf - step, xf))
+    probe_value, probe_grad, probe_hessian = _gradient_and_hessian(model, probe, free)
+    toy_bad = bad.any(-1)
+    move = toy_bad & (probe_value < value)
+    x = torch.where(move[:, None], probe, x)
+    value = torch.where(move, probe_value, value)
+    g = torch.where(move[:, None], probe_grad[:, free], g)
+    outwards = torch.where(on_lo, 1.0, -1.0).to(g)
+    g = torch.where(~move[:, None] & (on_lo | on_hi), outwards, g)
+    hessian = torch.where(toy_bad[:, None, None], probe_hessian, hessian)
+    return x, value, torch.nan_to_num(g, nan=0.0), torch.nan_to_num(hessian, nan=0.0)
+
+
 def fit_toys(
     model: Model,
     toys: PseudoExperiments,
@@ -155,11 +183,13 @@ def fit_toys(
             else:
                 value, grad = _value_and_gradient(bound, x)
                 age += 1
-            g = grad[:, free]
+            near = 1e-9 * (hi_f - lo_f)
+            x, value, g, hessian = _infinite_slopes_at_bounds(
+                bound, x, free, value, grad[:, free], hessian, lo_f, hi_f, near
+            )
             xf = x[:, free]
             # projected Newton: parameters on a bound (within 1e-9 of their range, which
             # rounding leaves) and pushed outwards are snapped onto it and stay there
-            near = 1e-9 * (hi_f - lo_f)
             at_lo, at_hi = (xf <= lo_f + near) & (g > 0), (xf >= hi_f - near) & (g < 0)
             active = at_lo | at_hi
             if bool(active.any()):

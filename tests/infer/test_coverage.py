@@ -36,15 +36,16 @@ def test_coverage_counts_and_expected_value():
 @pytest.mark.slow
 def test_unbinned_toy_belt_intervals_cover(tmp_path):
     """The interference toy (exact densities, learned ratios) with a 10% background
-    normalisation NP, profile construction: 500 pseudo-observations at mu = 1, 300 toys each;
+    normalisation NP, profile construction: 500 pseudo-observations at mu = 1, 100 toys each;
     the coverage at 68.27% and 95.45% CL is within 2 binomial standard errors of nominal.
-    (About 10 minutes on two CPU cores; `python examples/belt_coverage.py` draws it.)"""
+    (About 15 minutes on two CPU cores; `python examples/belt_coverage.py` runs the same
+    settings and draws it.)"""
     from examples.belt_coverage import coverage_workspace
 
-    path = coverage_workspace(tmp_path, events_per_sample=3000, seed=2)
+    path = coverage_workspace(tmp_path, events_per_sample=1000, seed=11)
     model = Model.from_workspace(Workspace.load(path))
     assert "bkg_norm" in model.parameters.names
-    result = coverage(model, {"mu": 1.0}, 500, 300, seed=11)
+    result = coverage(model, {"mu": 1.0}, 500, 100, seed=11)
     print(result)
     for cl in (0.6827, 0.9545):
         p, error = result.fraction(cl)

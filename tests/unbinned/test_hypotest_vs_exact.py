@@ -1,0 +1,73 @@
+"""Asymptotic p0 and CLs of the learned (NSBI) interference model against the exact densities."""
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues
+from nsbi.infer.likelihood_ratio import test_statistic
+from nsbi.model import Model
+from nsbi.workspace import Workspace
+from nsbi.workspace.events import observed_events, reference_events
+
+
+@pytest.fixture(scope="module")
+def setup(trained_workspace, toy):
+    ws = Workspace.load(trained_workspace)
+    reference = reference_events(ws, ws.channel("SR"))
+    omega = reference.weights / reference.weights.sum()
+    x = reference.features
+    log_p_ref = toy.log_reference_density(x, toy.processes)
+
+    def asimov_weights(mu):  # reference events weighted to the exact intensity at mu
+        return omega * np.exp(toy.log_intensity(x, mu) - log_p_ref)
+
+    return Model.from_workspace(ws), x, asimov_weights
+
+
+def _exact_minimum(toy, x, weights, bounds=(0.0, 5.0)):
+    result = optimize.minimize_scalar(
+        lambda mu: toy.nll(mu, x, weights),
+        bounds=bounds,
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
+    return result.x, result.fun
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the ratio accuracy issue 3 has not reached: at the session fixture's training "
+    "size the learned q0_A at Z = 3 is 8.33 against 9.00 (p0 44% high); 5% needs |dq| < 0.1",
+)
+def test_expected_p0_near_three_sigma_matches_exact(setup, toy):
+    """The Asimov discovery p-value at the mu' where the exact one is 3 sigma: learned within 5%
+    relative of exact."""
+    model, x, asimov_weights = setup
+
+    def exact_q0(mu):
+        w = asimov_weights(mu)
+        return 2 * (toy.nll(0.0, x, w) - toy.nll(mu, x, w))
+
+    mu3 = optimize.brentq(lambda mu: exact_q0(mu) - 9.0, 0.05, 5.0, xtol=1e-10)
+    learned = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
+    p_exact, p_learned = stats.norm.sf(3.0), stats.norm.sf(np.sqrt(learned))
+    assert abs(p_learned / p_exact - 1) < 0.05, (mu3, learned, p_learned, p_exact)
+
+
+@pytest.mark.parametrize("mu", [0.5, 1.0])
+def test_observed_cls_matches_exact(setup, toy, trained_workspace, mu):
+    """Observed CLs (qtilde, Asimov at mu' = 0) of the learned model within 10% relative of the
+    exact model's, the same formulae applied to the exact likelihood, where CLs >= 0.05 (the
+    limit-setting range). Measured: 0.0% at mu = 0.5, 5.7% at mu = 1.0 (CLs = 0.05); deeper in
+    the tail the learned ratios' bias grows (10% at mu = 1.5, CLs = 5e-4), as in issue 3."""
+    model, x_ref, asimov_weights = setup
+    ws = Workspace.load(trained_workspace)
+    x_obs = observed_events(ws, ws.channel("SR")).features
+    best, nll_best = _exact_minimum(toy, x_obs, np.ones(len(x_obs)))
+    q = 0.0 if best > mu else 2 * (toy.nll(mu, x_obs, np.ones(len(x_obs))) - nll_best)
+    w0 = asimov_weights(0.0)
+    q_asimov = 2 * (toy.nll(mu, x_ref, w0) - toy.nll(0.0, x_ref, w0))
+    exact = _asymptotic_pvalues(q, q_asimov, "qtilde")[2]
+    learned = AsymptoticCalculator(model).hypotest(mu).cls_obs
+    assert abs(learned / exact - 1) < 0.10, (mu, learned, exact)
