@@ -179,6 +179,7 @@ def validate(workspace: Path) -> None:
     help="Rank the constrained nuisance parameters by their impact on the POI (pre- and "
     "post-fit), with pulls and constraints; drawn with --plot.",
 )
+@_interpolation_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def fit(
     workspace,
@@ -195,22 +196,18 @@ def fit(
     output,
     plot_dir,
     rank,
+    interpolation,
     quiet,
 ) -> None:
     """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, HESSE,
     optionally MINOS), optionally with a profile-likelihood scan."""
     from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, pulls, ranking, scan
     from nsbi.infer import fit as mle_fit
-    from nsbi.model import Model
-    from nsbi.workspace import Workspace
 
     fixed = _parse_fix(fix)
     tolerance = tolerance or DEFAULT_TOLERANCE
     try:
-        ws = Workspace.load(workspace)
-        for warning in ws.warnings:
-            click.echo(f"warning: {workspace}: {warning}", err=True)
-        model = Model.from_workspace(ws, measurement)
+        model = _model(workspace, measurement, interpolation)
         if asimov or asimov_poi is not None:
             poi = model.parameters.poi
             values = dict(fixed)
@@ -273,12 +270,7 @@ def fit(
             "values": profile.values.tolist(),
             "t": profile.t.tolist(),
         }
-    if output is not None:
-        from nsbi.io import write_json
-
-        write_json(output, document)
-        if not quiet:
-            click.echo(f"wrote {output}")
+    _write_outputs(document, output, quiet)
     if plot_dir is not None and profile is not None:
         from nsbi.plot import plot_scan, save_figure
 
@@ -509,6 +501,7 @@ def _parse_grid(text: str) -> np.ndarray:
     help="Checkpoint folder (default: OUTPUT.checkpoints, or WORKSPACE-stem_belt.checkpoints).",
 )
 @click.option("--resume", is_flag=True, help="Continue a run from its checkpoints.")
+@_interpolation_option
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -536,6 +529,7 @@ def belt(
     workers,
     checkpoints,
     resume,
+    interpolation,
     output,
     plot_dir,
     quiet,
@@ -550,6 +544,7 @@ def belt(
     from nsbi.infer.distributed import make_client, run_belt
 
     values = _parse_grid(grid)
+    codes = _parse_interpolation(interpolation)
     if checkpoints is None:
         stem = output.with_suffix("") if output else Path(f"{workspace.stem}_belt")
         checkpoints = Path(f"{stem}.checkpoints")
@@ -561,6 +556,7 @@ def belt(
                 values,
                 toys,
                 measurement=measurement,
+                interpolation=codes,
                 cl=cls or DEFAULT_CL,
                 seed=seed,
                 construction=construction,
@@ -579,12 +575,7 @@ def belt(
         click.echo(str(result))
         if result.fallbacks:
             click.echo(f"{result.fallbacks} toy fits fell back to iminuit")
-    if output is not None:
-        from nsbi.io import write_json
-
-        write_json(output, result.to_dict())
-        if not quiet:
-            click.echo(f"wrote {output}")
+    _write_outputs(result.to_dict(), output, quiet)
     if plot_dir is not None:
         from nsbi.plot import plot_belt, plot_toy_distributions, save_figure
 

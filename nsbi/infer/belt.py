@@ -31,6 +31,7 @@ import numpy as np
 
 from nsbi.exceptions import FitError
 from nsbi.infer.batch_fit import fit_toys
+from nsbi.infer.likelihood_ratio import batch_values
 from nsbi.infer.minimize import minimize
 from nsbi.infer.toys import generate
 from nsbi.model import Model, pyhf_torch_backend
@@ -93,17 +94,26 @@ def generation_points(
 
 @pyhf_torch_backend()
 def toy_statistics(
-    model: Model, point: np.ndarray, start: int, stop: int, key: Sequence[int]
+    model: Model,
+    point: np.ndarray,
+    start: int,
+    stop: int,
+    key: Sequence[int],
+    mu: float | None = None,
+    statistic: str = "tmu",
 ) -> tuple[np.ndarray, int]:
-    """:math:`t_\\mu` of toys ``start..stop`` of stream ``key`` drawn at ``point`` (the POI's
-    value in ``point`` is the tested :math:`\\mu`), and the number of iminuit fallbacks."""
+    r"""The test statistic (:math:`t_\mu` by default, see
+    :mod:`nsbi.infer.likelihood_ratio`) at ``mu`` (default: the POI's value in ``point``) of
+    toys ``start..stop`` of stream ``key`` drawn at ``point``, and the number of iminuit
+    fallbacks."""
     poi = model.parameters.poi
-    mu = float(point[model.parameters.poi_index])
+    mu = float(point[model.parameters.poi_index]) if mu is None else float(mu)
     toys = generate(model, point, range(start, stop), key)
     unconditional = fit_toys(model, toys, init=point)
     conditional = fit_toys(model, toys, init=point, fix={poi: mu})
-    t = np.clip(2 * (conditional.nll - unconditional.nll), 0.0, None)
-    return t, unconditional.fallbacks + conditional.fallbacks
+    mu_hat = unconditional.values[:, model.parameters.poi_index]
+    values = batch_values(statistic, mu, mu_hat, 2 * (conditional.nll - unconditional.nll))
+    return values, unconditional.fallbacks + conditional.fallbacks
 
 
 @pyhf_torch_backend()

@@ -57,6 +57,7 @@ class BeltPlan:
     workspace: str
     workspace_sha256: str
     measurement: str | None
+    interpolation: dict[str, str]
     grid: tuple[float, ...]
     toys: int
     seed: int
@@ -130,12 +131,13 @@ class Checkpoints:
                 np.savez(handle, t=np.asarray(t, dtype=np.float64), fallbacks=np.int64(fallbacks))
 
 
-# per-process cache of models built from workspace files: {(path, measurement, sha256): model}
+# per-process cache of models built from workspace files:
+# {(path, measurement, interpolation items, sha256): model}
 _MODELS: dict = {}
 
 
-def _load_model(path: str, measurement: str | None, sha256: str):
-    key = (path, measurement, sha256)
+def _load_model(path: str, measurement: str | None, interpolation: dict[str, str], sha256: str):
+    key = (path, measurement, tuple(sorted(interpolation.items())), sha256)
     if key not in _MODELS:
         from nsbi.model import Model
         from nsbi.workspace import Workspace
@@ -145,13 +147,14 @@ def _load_model(path: str, measurement: str | None, sha256: str):
                 f"{path} changed since the belt run started (SHA-256 differs); rerun it"
             )
         _MODELS.clear()
-        _MODELS[key] = Model.from_workspace(Workspace.load(path), measurement)
+        _MODELS[key] = Model.from_workspace(Workspace.load(path), measurement, interpolation)
     return _MODELS[key]
 
 
 def _chunk(
     path: str,
     measurement: str | None,
+    interpolation: dict[str, str],
     sha256: str,
     point: list[float],
     start: int,
@@ -159,7 +162,7 @@ def _chunk(
     key: tuple[int, int],
 ) -> tuple[np.ndarray, int]:
     """One Dask task: :math:`t_\\mu` of toys ``start..stop`` of stream ``key`` at ``point``."""
-    model = _load_model(path, measurement, sha256)
+    model = _load_model(path, measurement, interpolation, sha256)
     return toy_statistics(model, np.asarray(point), start, stop, key)
 
 
@@ -190,6 +193,7 @@ def run_belt(
     toys: int,
     *,
     measurement: str | None = None,
+    interpolation: dict[str, str] | None = None,
     cl: Sequence[float] = DEFAULT_CL,
     seed: int = 0,
     construction: str = "profile",
@@ -203,6 +207,8 @@ def run_belt(
     """The Neyman belt of the workspace's POI, its chunks checkpointed under ``checkpoints``
     and run on the Dask ``client`` (``None``: in this process).
 
+    ``interpolation`` maps modifier types to pyhf interpolation codes (e.g.
+    ``{"normsys": "code1"}``; default: pyhf's code4 and code4p).
     ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
     observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish.
 
@@ -222,7 +228,8 @@ def run_belt(
 
     path = str(Path(workspace).resolve())
     sha256 = file_digest(path)
-    model = Model.from_workspace(Workspace.load(path), measurement)
+    interpolation = dict(interpolation or {})
+    model = Model.from_workspace(Workspace.load(path), measurement, interpolation)
     grid = np.asarray(grid, dtype=np.float64)
     if toys < 1 or chunk_size < 1:
         raise NSBIError(f"toys ({toys}) and chunk_size ({chunk_size}) must be positive")
@@ -241,6 +248,7 @@ def run_belt(
         workspace=path,
         workspace_sha256=sha256,
         measurement=measurement,
+        interpolation=interpolation,
         grid=tuple(float(v) for v in grid),
         toys=int(toys),
         seed=int(seed),
@@ -279,10 +287,17 @@ def run_belt(
     try:
         if client is None:
             _MODELS.clear()
-            _MODELS[path, measurement, sha256] = model
+            _MODELS[path, measurement, tuple(sorted(interpolation.items())), sha256] = model
             for g, c, start, stop in todo:
                 value = _chunk(
-                    path, measurement, sha256, points[g].tolist(), start, stop, (seed, g)
+                    path,
+                    measurement,
+                    interpolation,
+                    sha256,
+                    points[g].tolist(),
+                    start,
+                    stop,
+                    (seed, g),
                 )
                 finish(g, c, start, stop, value)
         else:
@@ -297,6 +312,7 @@ def run_belt(
                     _chunk,
                     path,
                     measurement,
+                    interpolation,
                     sha256,
                     points[g].tolist(),
                     start,

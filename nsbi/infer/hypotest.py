@@ -41,10 +41,9 @@ import numpy as np
 from scipy import stats
 
 from nsbi.exceptions import FitError
-from nsbi.infer.batch_fit import fit_toys
-from nsbi.infer.likelihood_ratio import batch_values, check_poi_bounds, test_statistic
+from nsbi.infer.belt import toy_statistics
+from nsbi.infer.likelihood_ratio import check_poi_bounds, test_statistic
 from nsbi.infer.minimize import minimize
-from nsbi.infer.toys import generate
 from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = ["AsymptoticCalculator", "HypoTest", "Significance", "hypotest", "significance"]
@@ -180,16 +179,6 @@ def _asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = 
     return clsb, clb, clsb / clb
 
 
-def _toy_statistics(model, name, mu, point, toys, key):
-    """The statistic of ``toys`` pseudo-experiments drawn at ``point``, tested at ``mu``."""
-    poi = model.parameters.poi
-    sample = generate(model, point, range(toys), key)
-    free = fit_toys(model, sample, init=point)
-    conditional = fit_toys(model, sample, init=point, fix={poi: mu})
-    mu_hat = free.values[:, model.parameters.poi_index]
-    return batch_values(name, mu, mu_hat, 2 * (conditional.nll - free.nll))
-
-
 def _tail(samples: np.ndarray, value: float) -> tuple[float, float]:
     """:math:`P(q \\ge \\text{value})` and its binomial standard error."""
     p = float(np.mean(samples >= value - 1e-6 * max(1.0, abs(value))))
@@ -231,8 +220,8 @@ def hypotest(
     observed = test_statistic(model, mu, test_stat)
     poi = model.parameters.poi
     points = [minimize(model, fix={poi: v}, errors=False).values for v in (mu, 0.0)]
-    signal = _toy_statistics(model, test_stat, mu, points[0], toys, (seed, 0))
-    background = _toy_statistics(model, test_stat, mu, points[1], toys, (seed, 1))
+    signal = toy_statistics(model, points[0], 0, toys, (seed, 0), mu, test_stat)[0]
+    background = toy_statistics(model, points[1], 0, toys, (seed, 1), mu, test_stat)[0]
     (clsb, clsb_error), (clb, clb_error) = (
         _tail(signal, observed.value),
         _tail(background, observed.value),
@@ -283,8 +272,8 @@ def significance(
     observed = test_statistic(model, 0.0, "q0")
     poi = model.parameters.poi
     points = [minimize(model, fix={poi: v}, errors=False).values for v in (0.0, 1.0)]
-    background = _toy_statistics(model, "q0", 0.0, points[0], toys, (seed, 0))
-    signal = _toy_statistics(model, "q0", 0.0, points[1], toys, (seed, 1))
+    background = toy_statistics(model, points[0], 0, toys, (seed, 0), 0.0, "q0")[0]
+    signal = toy_statistics(model, points[1], 0, toys, (seed, 1), 0.0, "q0")[0]
     p0_obs, error_obs = _tail(background, observed.value)
     p0_exp, error_exp = _tail(background, float(np.median(signal)))
 

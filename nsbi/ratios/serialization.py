@@ -14,14 +14,12 @@ leaves a half-written model.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
 from nsbi.exceptions import NSBIError
+from nsbi.io.atomic import atomic_directory
 from nsbi.ratios.classifier import RatioClassifier
 from nsbi.ratios.ensemble import RatioEnsemble
 
@@ -49,7 +47,6 @@ def save_ensemble(ensemble: RatioEnsemble, directory: str | Path) -> Path:
         True
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for m, member in enumerate(ensemble.members):
         for key, value in member.state_dict().items():
@@ -63,22 +60,9 @@ def save_ensemble(ensemble: RatioEnsemble, directory: str | Path) -> Path:
         "log_normalisation": ensemble.log_normalisation,
         **ensemble.metadata,
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as tmp:
         save_file(tensors, str(tmp / _WEIGHTS))
         (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return directory
 
 
