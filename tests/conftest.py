@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyhf
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSPACES = ROOT / "workspaces"
@@ -50,7 +51,10 @@ def pyhf_spec(request) -> dict:
 
 @pytest.fixture(autouse=True)
 def restore_pyhf_backend():
-    """Every test starts and ends with pyhf's default numpy backend."""
+    """Every test starts and ends with pyhf's default numpy backend and torch's default dtype
+    (pyhf's torch backend sets float64 as torch's default)."""
     pyhf.set_backend("numpy")
+    dtype = torch.get_default_dtype()
     yield
     pyhf.set_backend("numpy")
+    torch.set_default_dtype(dtype)

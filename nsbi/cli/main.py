@@ -13,76 +13,17 @@ import click
 import numpy as np
 
 from nsbi import __version__
+from nsbi.cli.common import (
+    _fail,
+    _interpolation_option,
+    _model,
+    _parse_fix,
+    _parse_interpolation,
+    _write_outputs,
+)
 from nsbi.exceptions import InvalidWorkspace, NSBIError
 
 __all__ = ["cli"]
-
-
-def _fail(error: NSBIError) -> None:
-    if isinstance(error, InvalidWorkspace):
-        where = f"{error.source}: " if error.source else ""
-        for problem in error.problems:
-            click.echo(f"{where}{problem}", err=True)
-        sys.exit(2)
-    click.echo(f"error: {error}", err=True)
-    sys.exit(1)
-
-
-def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
-    fixed = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            fixed[name.strip()] = float(value)
-        except ValueError:
-            raise click.BadParameter(
-                f"{item!r}; expected NAME=VALUE, e.g. --fix lumi=1.0", param_hint="--fix"
-            ) from None
-    return fixed
-
-
-def _parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
-    codes = {}
-    for item in values:
-        kind, sep, code = item.partition("=")
-        if not sep or not kind or not code:
-            raise click.BadParameter(
-                f"{item!r}; expected TYPE=CODE, e.g. --interpolation normsys=code1",
-                param_hint="--interpolation",
-            )
-        from nsbi.model.model import INTERPOLATION_CODES
-
-        kind, code = kind.strip(), code.strip()
-        if code not in INTERPOLATION_CODES.get(kind, ()):
-            choices = "; ".join(f"{k}: {', '.join(v)}" for k, v in INTERPOLATION_CODES.items())
-            raise click.BadParameter(
-                f"{item!r}; the codes are {choices}", param_hint="--interpolation"
-            )
-        codes[kind] = code
-    return codes
-
-
-def _model(workspace: Path, measurement: str | None, interpolation: tuple[str, ...] = ()):
-    """Load WORKSPACE (warnings to stderr) and build the measurement's model."""
-    from nsbi.model import Model
-    from nsbi.workspace import Workspace
-
-    codes = _parse_interpolation(interpolation)
-    ws = Workspace.load(workspace)
-    for warning in ws.warnings:
-        click.echo(f"warning: {workspace}: {warning}", err=True)
-    return Model.from_workspace(ws, measurement, codes)
-
-
-_interpolation_option = click.option(
-    "--interpolation",
-    multiple=True,
-    metavar="TYPE=CODE",
-    help="Interpolation code per modifier type, e.g. normsys=code1 histosys=code0 (the "
-    "ROOT-era codes); default: the measurement's, else pyhf's (code4, code4p). Repeatable.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -501,6 +442,14 @@ def _parse_grid(text: str) -> np.ndarray:
     help="Checkpoint folder (default: OUTPUT.checkpoints, or WORKSPACE-stem_belt.checkpoints).",
 )
 @click.option("--resume", is_flag=True, help="Continue a run from its checkpoints.")
+@click.option(
+    "--statistic",
+    "statistic_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Order the toys by a learned statistic (a folder from `nsbi train-statistic`) "
+    "instead of the profile likelihood ratio; no toy is fitted.",
+)
 @_interpolation_option
 @click.option(
     "--output",
@@ -529,6 +478,7 @@ def belt(
     workers,
     checkpoints,
     resume,
+    statistic_dir,
     interpolation,
     output,
     plot_dir,
@@ -557,6 +507,7 @@ def belt(
                 toys,
                 measurement=measurement,
                 interpolation=codes,
+                statistic=statistic_dir,
                 cl=cls or DEFAULT_CL,
                 seed=seed,
                 construction=construction,
@@ -583,15 +534,6 @@ def belt(
         paths += save_figure(plot_toy_distributions(result), plot_dir, "belt_toys")
         if not quiet:
             click.echo("wrote " + ", ".join(map(str, paths)))
-
-
-def _write_outputs(document: dict, output: Path | None, quiet: bool) -> None:
-    if output is not None:
-        from nsbi.io import write_json
-
-        write_json(output, document)
-        if not quiet:
-            click.echo(f"wrote {output}")
 
 
 _calculator_option = click.option(
@@ -780,6 +722,10 @@ def limit(
         if not quiet:
             click.echo("wrote " + ", ".join(map(str, paths)))
 
+
+from nsbi.cli.statistic import train_statistic  # noqa: E402  (a command of its own module)
+
+cli.add_command(train_statistic)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -117,6 +117,26 @@ def toy_statistics(
 
 
 @pyhf_torch_backend()
+def learned_toy_statistics(
+    source, statistic, point: np.ndarray, start: int, stop: int, key: Sequence[int]
+) -> tuple[np.ndarray, int]:
+    """A learned statistic :math:`t_\\text{ML}(\\mu)` (``statistic``, a
+    :class:`~nsbi.sets.LearnedStatistic`) of toys ``start..stop`` of stream ``key`` drawn at
+    ``point`` from ``source.model`` (a :class:`~nsbi.sets.WorkspaceSource`): the toys'
+    Poisson weights of the reference events go through the network; no fit is made."""
+    mu = float(point[source.model.parameters.poi_index])
+    toys = generate(source.model, point, range(start, stop), key)
+    return statistic(source.features, toys.weights[source.channel.name], mu), 0
+
+
+def learned_observed_statistics(source, statistic, grid: Sequence[float]) -> np.ndarray | None:
+    """:math:`t_\\text{ML}(\\mu)` of the observed events on ``grid`` (``None`` without)."""
+    if source.observed is None:
+        return None
+    weights = np.ones((1, len(source.observed)), dtype=np.float32)
+    return statistic.on_grid(source.observed, weights, np.asarray(grid))[0]
+
+
 def observed_statistics(model: Model, grid: Sequence[float], conditional=None) -> np.ndarray:
     """:math:`t_\\mu` of the model's bound (observed) data at each grid value (``conditional``:
     the fits of :func:`conditional_fits`, if already made)."""
@@ -137,6 +157,8 @@ class Belt:
         toys: ``(G, T)`` the toys' :math:`t_\\mu` per grid point.
         observed: ``(G,)`` the observed :math:`t_\\mu`, or ``None``.
         fallbacks: toy fits that fell back to iminuit.
+        statistic: ``"tmu"`` (the profile likelihood ratio) or ``"learned"`` (a learned
+            statistic, :mod:`nsbi.sets.profile_statistic`, with no asymptotic distribution).
     """
 
     poi: str
@@ -145,6 +167,7 @@ class Belt:
     toys: np.ndarray
     observed: np.ndarray | None = None
     fallbacks: int = 0
+    statistic: str = "tmu"
     _critical: dict = field(default_factory=dict, repr=False)
 
     def critical_values(self, cl: float) -> tuple[np.ndarray, np.ndarray]:
@@ -180,6 +203,7 @@ class Belt:
         keys = {cl: f"{cl:g}" for cl in self.cl}
         out = {
             "poi": self.poi,
+            "statistic": self.statistic,
             "grid": self.grid.tolist(),
             "cl": list(self.cl),
             "critical_values": {keys[c]: self.critical_values(c)[0].tolist() for c in self.cl},

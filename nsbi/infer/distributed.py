@@ -35,6 +35,8 @@ from nsbi.infer.belt import (
     Belt,
     conditional_fits,
     generation_points,
+    learned_observed_statistics,
+    learned_toy_statistics,
     observed_statistics,
     toy_statistics,
 )
@@ -58,6 +60,8 @@ class BeltPlan:
     workspace_sha256: str
     measurement: str | None
     interpolation: dict[str, str]
+    statistic: str | None
+    statistic_sha256: str | None
     grid: tuple[float, ...]
     toys: int
     seed: int
@@ -132,23 +136,57 @@ class Checkpoints:
 
 
 # per-process cache of models built from workspace files:
-# {(path, measurement, interpolation items, sha256): model}
+# {(path, measurement, interpolation items, sha256, statistic): model or (source, statistic)}
 _MODELS: dict = {}
 
 
-def _load_model(path: str, measurement: str | None, interpolation: dict[str, str], sha256: str):
-    key = (path, measurement, tuple(sorted(interpolation.items())), sha256)
-    if key not in _MODELS:
-        from nsbi.model import Model
-        from nsbi.workspace import Workspace
+def _cache_key(path, measurement, interpolation, sha256, statistic) -> tuple:
+    return (path, measurement, tuple(sorted(interpolation.items())), sha256, statistic)
 
+
+def _load_model(
+    path: str,
+    measurement: str | None,
+    interpolation: dict[str, str],
+    sha256: str,
+    statistic: str | None = None,
+):
+    """The model (or, with a learned ``statistic`` folder, the pair of its
+    :class:`~nsbi.sets.WorkspaceSource` and the statistic) of a belt run, built once per
+    process."""
+    key = _cache_key(path, measurement, interpolation, sha256, statistic)
+    if key not in _MODELS:
         if file_digest(path) != sha256:
             raise NSBIError(
                 f"{path} changed since the belt run started (SHA-256 differs); rerun it"
             )
         _MODELS.clear()
-        _MODELS[key] = Model.from_workspace(Workspace.load(path), measurement, interpolation)
+        _MODELS[key] = _build(path, measurement, interpolation, statistic)
     return _MODELS[key]
+
+
+def _build(path: str, measurement: str | None, interpolation: dict, statistic: str | None):
+    from nsbi.model import Model
+    from nsbi.workspace import Workspace
+
+    if statistic is None:
+        return Model.from_workspace(Workspace.load(path), measurement, interpolation)
+    from nsbi.sets import WorkspaceSource, load_statistic
+
+    source = WorkspaceSource.from_workspace(path, measurement, interpolation)
+    learned = load_statistic(statistic)
+    if tuple(learned.observables) != tuple(source.observables):
+        raise NSBIError(
+            f"{statistic}: the learned statistic reads {list(learned.observables)} but "
+            f"{path} channel {source.channel.name!r} has {list(source.observables)}; train it "
+            "on this workspace (`nsbi train-statistic`)"
+        )
+    if learned.poi != source.poi:
+        raise NSBIError(
+            f"{statistic}: the learned statistic tests {learned.poi!r}, the workspace's POI is "
+            f"{source.poi!r}; train it on this workspace (`nsbi train-statistic`)"
+        )
+    return source, learned
 
 
 def _chunk(
@@ -156,14 +194,17 @@ def _chunk(
     measurement: str | None,
     interpolation: dict[str, str],
     sha256: str,
+    statistic: str | None,
     point: list[float],
     start: int,
     stop: int,
     key: tuple[int, int],
 ) -> tuple[np.ndarray, int]:
-    """One Dask task: :math:`t_\\mu` of toys ``start..stop`` of stream ``key`` at ``point``."""
-    model = _load_model(path, measurement, interpolation, sha256)
-    return toy_statistics(model, np.asarray(point), start, stop, key)
+    """One Dask task: the statistic of toys ``start..stop`` of stream ``key`` at ``point``."""
+    loaded = _load_model(path, measurement, interpolation, sha256, statistic)
+    if statistic is not None:
+        return learned_toy_statistics(*loaded, np.asarray(point), start, stop, key)
+    return toy_statistics(loaded, np.asarray(point), start, stop, key)
 
 
 def make_client(scheduler: str | None, workers: int | None = None):
@@ -194,6 +235,7 @@ def run_belt(
     *,
     measurement: str | None = None,
     interpolation: dict[str, str] | None = None,
+    statistic: str | Path | None = None,
     cl: Sequence[float] = DEFAULT_CL,
     seed: int = 0,
     construction: str = "profile",
@@ -208,7 +250,9 @@ def run_belt(
     and run on the Dask ``client`` (``None``: in this process).
 
     ``interpolation`` maps modifier types to pyhf interpolation codes (e.g.
-    ``{"normsys": "code1"}``; default: pyhf's code4 and code4p).
+    ``{"normsys": "code1"}``; default: pyhf's code4 and code4p). ``statistic``: the folder of
+    a learned statistic (:func:`nsbi.sets.save_statistic`) to order the toys by instead of
+    :math:`t_\\mu`; the toys are still drawn at the profiled points, but not fitted.
     ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
     observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish.
 
@@ -223,13 +267,15 @@ def run_belt(
         >>> belt.toys.shape, sorted(p.name for p in (folder / "c").iterdir())[:2]
         ((3, 100), ['g0_c0.npz', 'g1_c0.npz'])
     """
-    from nsbi.model import Model
-    from nsbi.workspace import Workspace
-
     path = str(Path(workspace).resolve())
     sha256 = file_digest(path)
     interpolation = dict(interpolation or {})
-    model = Model.from_workspace(Workspace.load(path), measurement, interpolation)
+    statistic = None if statistic is None else str(Path(statistic).resolve())
+    if statistic is None:
+        model = _build(path, measurement, interpolation, None)
+    else:
+        source, learned = loaded = _build(path, measurement, interpolation, statistic)
+        model = source.model
     grid = np.asarray(grid, dtype=np.float64)
     if toys < 1 or chunk_size < 1:
         raise NSBIError(f"toys ({toys}) and chunk_size ({chunk_size}) must be positive")
@@ -249,6 +295,8 @@ def run_belt(
         workspace_sha256=sha256,
         measurement=measurement,
         interpolation=interpolation,
+        statistic=statistic,
+        statistic_sha256=None if statistic is None else _statistic_digest(statistic),
         grid=tuple(float(v) for v in grid),
         toys=int(toys),
         seed=int(seed),
@@ -287,13 +335,15 @@ def run_belt(
     try:
         if client is None:
             _MODELS.clear()
-            _MODELS[path, measurement, tuple(sorted(interpolation.items())), sha256] = model
+            key = _cache_key(path, measurement, interpolation, sha256, statistic)
+            _MODELS[key] = model if statistic is None else loaded
             for g, c, start, stop in todo:
                 value = _chunk(
                     path,
                     measurement,
                     interpolation,
                     sha256,
+                    statistic,
                     points[g].tolist(),
                     start,
                     stop,
@@ -314,6 +364,7 @@ def run_belt(
                     measurement,
                     interpolation,
                     sha256,
+                    statistic,
                     points[g].tolist(),
                     start,
                     stop,
@@ -336,6 +387,20 @@ def run_belt(
         grid=grid,
         cl=[float(c) for c in cl],
         toys=np.array(rows),
-        observed=observed_statistics(model, grid, conditional),
+        observed=(
+            observed_statistics(model, grid, conditional)
+            if statistic is None
+            else learned_observed_statistics(source, learned, grid)
+        ),
         fallbacks=sum(n for _, n in results.values()),
+        statistic="tmu" if statistic is None else "learned",
     )
+
+
+def _statistic_digest(folder: str) -> str:
+    """SHA-256 of a learned statistic's weights and metadata."""
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in Path(folder).iterdir() if p.is_file()):
+        digest.update(name.encode())
+        digest.update((Path(folder) / name).read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,467 @@
+r"""Amortised posteriors over event ensembles: a deep set that maps a whole dataset of any size to
+:math:`q(\theta \mid \{x\})` (sections 2.2 and 3.1 of arXiv:2306.12584).
+
+The encoder :math:`\phi` embeds each event, the embeddings are summed, and a decoder that also
+sees the cardinality :math:`N` gives the parameters of a density over the global parameters
+:math:`\theta`:
+
+.. math::
+
+    q(\theta \mid \{x\}) = q\bigl(\theta \mid h\bigr), \qquad
+    h = \rho\Bigl(\tfrac{1}{s}\textstyle\sum_i \phi(x_i),\ N/s\Bigr),
+
+with one of two heads:
+
+- ``"gaussian"``: :math:`\mathcal{N}(m(h), L(h) L(h)^T)`, :math:`L` lower triangular with a
+  positive diagonal (softplus), a full covariance;
+- ``"flow"``: a neural spline flow (zuko) conditioned on :math:`h`, for posteriors that are
+  skewed, bounded or multimodal.
+
+Training minimises the expected negative log posterior density of the true parameters over
+datasets simulated from the prior, :math:`\mathbb{E}_{\theta \sim p(\theta), \{x\} \sim
+p(\{x\}|\theta)}[-\log q(\theta \mid \{x\})]`, whose minimum is the true posterior (neural
+posterior estimation). Parameters the head does not model (nuisances, or local parameters) are
+marginalised by not being asked for: the network never sees them.
+
+The sum of embeddings is the whole state of a dataset, so a posterior is updated in streaming
+mode by adding the new events' embeddings (:meth:`DatasetPosterior.update`), without touching
+the old events; the result equals recomputation from scratch up to float rounding.
+Parameters are standardised with the prior's mean and standard deviation (stored in the module)
+and every density is reported in the original units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.distributions import MultivariateNormal
+
+from nsbi.io.atomic import atomic_directory
+from nsbi.sets.deep_set import DeepSet, feature_scaler
+from nsbi.sets.profile_statistic import SetModelError
+from nsbi.sets.training import TrainingHistory, optimise
+
+__all__ = [
+    "SetPosterior",
+    "DatasetPosterior",
+    "PosteriorTraining",
+    "expected_coverage",
+    "train_posterior",
+    "save_posterior",
+    "load_posterior",
+]
+
+FORMAT_VERSION = 1
+_WEIGHTS = "network.safetensors"
+_METADATA = "posterior.json"
+
+
+class GaussianHead(nn.Module):
+    """:math:`\\mathcal{N}(m, LL^T)` from ``P + P(P+1)/2`` inputs (mean, then the lower
+    triangle row by row, diagonal through softplus)."""
+
+    def __init__(self, n_parameters: int):
+        super().__init__()
+        self.n_parameters = n_parameters
+        self.n_inputs = n_parameters + n_parameters * (n_parameters + 1) // 2
+        self.register_buffer(
+            "rows", torch.tril_indices(n_parameters, n_parameters)[0], persistent=False
+        )
+        self.register_buffer(
+            "cols", torch.tril_indices(n_parameters, n_parameters)[1], persistent=False
+        )
+
+    def forward(self, h: torch.Tensor) -> MultivariateNormal:
+        P = self.n_parameters
+        loc = h[..., :P]
+        entries = h[..., P:]
+        diagonal = self.rows == self.cols
+        entries = torch.where(diagonal, nn.functional.softplus(entries) + 1e-4, entries)
+        tril = h.new_zeros(*h.shape[:-1], P, P)
+        tril[..., self.rows, self.cols] = entries
+        return MultivariateNormal(loc, scale_tril=tril)
+
+
+class FlowHead(nn.Module):
+    """A zuko neural spline flow over ``P`` parameters conditioned on ``n_inputs`` features."""
+
+    def __init__(self, n_parameters: int, n_inputs: int, transforms: int = 3, hidden=(64, 64)):
+        super().__init__()
+        import zuko
+
+        self.n_parameters = n_parameters
+        self.n_inputs = n_inputs
+        self.flow = zuko.flows.NSF(
+            n_parameters, n_inputs, transforms=transforms, hidden_features=tuple(hidden)
+        )
+
+    def forward(self, h: torch.Tensor):
+        return self.flow(h)
+
+
+class SetPosterior(nn.Module):
+    """A deep set posterior estimator (module docstring).
+
+    Arguments:
+        n_features: features per event.
+        n_parameters: dimension of :math:`\\theta`.
+        head: ``"gaussian"`` or ``"flow"``.
+        encoder, embedding, decoder, activation, scale, summary: the deep set
+            (:class:`~nsbi.sets.deep_set.DeepSet`; the mean and :math:`\\log N` are in the
+            decoder's view by default).
+        flow: options of the flow head (``transforms``, ``hidden``, ``context``: the width of
+            :math:`h`).
+
+    Example:
+        >>> model = SetPosterior(n_features=2, n_parameters=3, encoder=(8,), embedding=4,
+        ...                      decoder=(8,))
+        >>> x, mask = torch.randn(5, 7, 2), torch.ones(5, 7)
+        >>> model.log_prob(torch.zeros(5, 3), x, mask).shape
+        torch.Size([5])
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_parameters: int,
+        head: str = "gaussian",
+        encoder=(128, 128),
+        embedding: int = 64,
+        decoder=(128, 128),
+        activation: str = "gelu",
+        scale: float = 100.0,
+        summary: str = "sum_mean",
+        flow: dict | None = None,
+    ):
+        super().__init__()
+        if head not in ("gaussian", "flow"):
+            raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
+        flow = dict(flow or {})
+        self.config = {
+            "n_features": int(n_features),
+            "n_parameters": int(n_parameters),
+            "head": head,
+            "encoder": [int(w) for w in encoder],
+            "embedding": int(embedding),
+            "decoder": [int(w) for w in decoder],
+            "activation": activation,
+            "scale": float(scale),
+            "summary": summary,
+            "flow": flow,
+        }
+        if head == "gaussian":
+            self.head = GaussianHead(n_parameters)
+        else:
+            self.head = FlowHead(
+                n_parameters,
+                int(flow.get("context", 32)),
+                int(flow.get("transforms", 3)),
+                flow.get("hidden", (64, 64)),
+            )
+        self.deep_set = DeepSet(
+            n_features,
+            n_outputs=self.head.n_inputs,
+            encoder=encoder,
+            embedding=embedding,
+            head=decoder,
+            activation=activation,
+            scale=scale,
+            summary=summary,
+        )
+        self.register_buffer("parameter_loc", torch.zeros(n_parameters))
+        self.register_buffer("parameter_scale", torch.ones(n_parameters))
+        self.float()  # float32 whatever the default dtype (pyhf's torch backend sets float64)
+
+    def set_parameter_scaler(self, loc, scale) -> None:
+        """Standardise :math:`\\theta` by ``loc`` and ``scale`` (e.g. the prior's moments)."""
+        self.parameter_loc.copy_(torch.as_tensor(loc, dtype=torch.float32))
+        self.parameter_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+
+    def conditional(self, embedding_sum: torch.Tensor, cardinality: torch.Tensor):
+        """The standardised density given the summed embeddings ``(B, E)`` and cardinalities."""
+        h = self.deep_set.decode(embedding_sum / self.deep_set.scale, cardinality)
+        return self.head(h)
+
+    def log_prob(self, theta: torch.Tensor, x: torch.Tensor, weights: torch.Tensor):
+        """:math:`\\log q(\\theta_b \\mid \\{x\\}_b)` in the original units, shape ``(B,)``."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        density = self.conditional(self.deep_set.embedding_sum(x, weights), weights.sum(-1))
+        z = (theta.to(self.parameter_loc.dtype) - self.parameter_loc) / self.parameter_scale
+        return density.log_prob(z) - torch.log(self.parameter_scale).sum()
+
+    def posterior(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> DatasetPosterior:
+        """The posteriors of ``B`` datasets (``x`` ``(B, N, d)``, ``weights`` a 0/1 mask or
+        multiplicities, default all ones), ready for streaming updates."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if weights is None:
+            weights = torch.ones(x.shape[:-1])
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        with torch.no_grad():
+            total = self.deep_set.embedding_sum(x, weights)
+        return DatasetPosterior(self, total, weights.sum(-1))
+
+
+@dataclass
+class DatasetPosterior:
+    """The posteriors of a batch of datasets, held as their summed embeddings and sizes.
+
+    Example:
+        >>> model = SetPosterior(1, 1, encoder=(8,), embedding=4, decoder=(8,)).eval()
+        >>> x = torch.randn(2, 10, 1)
+        >>> streamed = model.posterior(x[:, :6]).update(x[:, 6:])
+        >>> torch.allclose(streamed.mean, model.posterior(x).mean, atol=1e-5)
+        True
+    """
+
+    model: SetPosterior
+    embedding_sum: torch.Tensor
+    cardinality: torch.Tensor
+    samples_for_moments: int = 4000
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def update(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> DatasetPosterior:
+        """Add new events (``(B, n, d)``) to each dataset, in place; returns ``self``."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if weights is None:
+            weights = torch.ones(x.shape[:-1])
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        with torch.no_grad():
+            self.embedding_sum = self.embedding_sum + self.model.deep_set.embedding_sum(x, weights)
+        self.cardinality = self.cardinality + weights.sum(-1)
+        self._cache.clear()
+        return self
+
+    def _density(self):
+        with torch.no_grad():
+            return self.model.conditional(self.embedding_sum, self.cardinality)
+
+    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
+        """:math:`\\log q(\\theta)` in the original units; ``theta`` ``(B, P)`` or
+        ``(S, B, P)``."""
+        m = self.model
+        z = (torch.as_tensor(theta, dtype=torch.float32) - m.parameter_loc) / m.parameter_scale
+        with torch.no_grad():
+            return self._density().log_prob(z) - torch.log(m.parameter_scale).sum()
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` draws per dataset, shape ``(n, B, P)``, reproducible with ``seed``."""
+        m = self.model
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed)
+            z = self._density().sample((n,))
+        return z * m.parameter_scale + m.parameter_loc
+
+    def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if "moments" not in self._cache:
+            m = self.model
+            density = self._density()
+            if isinstance(density, MultivariateNormal):
+                mean = density.loc * m.parameter_scale + m.parameter_loc
+                cov = density.covariance_matrix * torch.outer(m.parameter_scale, m.parameter_scale)
+            else:
+                draws = self.sample(self.samples_for_moments)
+                mean = draws.mean(0)
+                centred = draws - mean
+                cov = torch.einsum("sbi,sbj->bij", centred, centred) / (len(draws) - 1)
+            self._cache["moments"] = (mean, cov)
+        return self._cache["moments"]
+
+    def credibility(self, theta: torch.Tensor, samples: int = 2000, seed: int = 0) -> np.ndarray:
+        """The smallest credibility of a highest-density region containing ``theta`` ``(B, P)``:
+        the fraction of posterior draws denser than ``theta``. Over datasets drawn from the
+        prior, a calibrated posterior gives uniform values, so the fraction below ``c`` is the
+        expected coverage of the level-``c`` regions (:func:`expected_coverage`)."""
+        draws = self.sample(samples, seed)
+        denser = self.log_prob(draws) > self.log_prob(torch.as_tensor(theta))[None]
+        return denser.float().mean(0).numpy()
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Posterior means ``(B, P)`` (exact for the Gaussian head, from samples otherwise)."""
+        return self._moments()[0]
+
+    @property
+    def covariance(self) -> torch.Tensor:
+        """Posterior covariances ``(B, P, P)``."""
+        return self._moments()[1]
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Posterior standard deviations ``(B, P)``."""
+        return torch.diagonal(self.covariance, dim1=-2, dim2=-1).sqrt()
+
+
+def expected_coverage(
+    credibility: np.ndarray, levels: tuple[float, ...] = (0.68, 0.95)
+) -> dict[float, tuple[float, float]]:
+    """Fraction of datasets whose truth lies inside the level-``c`` highest-density region
+    (``credibility`` from :meth:`DatasetPosterior.credibility`), with its binomial error.
+
+    Example:
+        >>> cov = expected_coverage(np.random.default_rng(0).uniform(size=4000))
+        >>> abs(cov[0.68][0] - 0.68) < 3 * cov[0.68][1]
+        True
+    """
+    credibility = np.asarray(credibility)
+    out = {}
+    for level in levels:
+        p = float(np.mean(credibility <= level))
+        out[level] = (p, float(np.sqrt(max(p * (1 - p), 1e-12) / len(credibility))))
+    return out
+
+
+@dataclass
+class PosteriorTraining:
+    """Settings of :func:`train_posterior` (AdamW with cosine annealing, fresh datasets from
+    the prior every step, the best validated weights kept).
+
+    Attributes:
+        steps: optimisation steps; batch: datasets per step.
+        learning_rate, weight_decay: AdamW's.
+        validation: datasets of the fixed validation batch; eval_every: steps between
+            validations.
+        seed: seeds the initialisation and every dataset drawn.
+        network: keyword arguments of :class:`SetPosterior` (``head``, widths, ``flow``).
+    """
+
+    steps: int = 3000
+    batch: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    validation: int = 1000
+    eval_every: int = 250
+    seed: int = 0
+    network: dict = field(
+        default_factory=lambda: {
+            "head": "gaussian",
+            "encoder": [128, 128],
+            "embedding": 64,
+            "decoder": [128, 128],
+        }
+    )
+
+
+def train_posterior(
+    source,
+    config: PosteriorTraining | None = None,
+    progress: bool = False,
+    callback=None,
+) -> tuple[SetPosterior, TrainingHistory]:
+    """Train a :class:`SetPosterior` on ``source`` (``sample(n, rng) -> (theta, x, mask)``
+    from the prior predictive, ``n_features``, ``n_parameters``, ``prior_moments()``; see
+    :mod:`nsbi.sets.sources`).
+
+    Example:
+        >>> from nsbi.sets.sources import MultivariateNormalSource
+        >>> config = PosteriorTraining(steps=20, batch=16, validation=32, eval_every=10,
+        ...     network={"encoder": [16], "embedding": 8, "decoder": [16]})
+        >>> model, history = train_posterior(MultivariateNormalSource(n_max=20), config)
+        >>> history.steps
+        [10, 20]
+    """
+    config = config or PosteriorTraining()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    validation = _tensors(source.sample(config.validation, np.random.default_rng([config.seed, 1])))
+    theta_val, x_val, w_val = validation
+    model = SetPosterior(
+        source.n_features,
+        source.n_parameters,
+        scale=float(w_val.sum(-1).mean()),
+        **config.network,
+    )
+    model.deep_set.set_scalers(*feature_scaler(x_val, w_val))
+    model.set_parameter_scaler(*source.prior_moments())
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+
+    def loss(batch) -> torch.Tensor:
+        theta, x, w = batch
+        return -model.log_prob(theta, x, w).mean()
+
+    history = optimise(
+        model,
+        optimiser,
+        loss,
+        lambda: _tensors(source.sample(config.batch, rng)),
+        validation,
+        config.steps,
+        config.eval_every,
+        config.schedule,
+        "set posterior" if progress else None,
+        callback,
+    )
+    model.metadata = {
+        "training": dataclasses.asdict(config),
+        "source": source.describe(),
+        "history": dataclasses.asdict(history),
+    }
+    return model, history
+
+
+def _tensors(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    theta, x, mask = batch
+    return (
+        torch.as_tensor(np.asarray(theta), dtype=torch.float32),
+        torch.as_tensor(np.asarray(x), dtype=torch.float32),
+        torch.as_tensor(np.asarray(mask), dtype=torch.float32),
+    )
+
+
+def save_posterior(model: SetPosterior, directory: str | Path) -> Path:
+    """Write ``model`` to ``directory`` (safetensors + JSON, replaced atomically; no pickle).
+
+    Example:
+        >>> import tempfile
+        >>> model = SetPosterior(1, 2, head="flow", encoder=(8,), embedding=4, decoder=(8,))
+        >>> again = load_posterior(save_posterior(model, tempfile.mkdtemp() + "/q"))
+        >>> x = torch.randn(3, 5, 1)
+        >>> torch.equal(again.posterior(x).sample(4), model.posterior(x).sample(4))
+        True
+    """
+    from nsbi import __version__
+
+    directory = Path(directory)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "kind": "set_posterior",
+        "network": model.config,
+        "nsbi_version": __version__,
+        **getattr(model, "metadata", {}),
+    }
+    with atomic_directory(directory) as tmp:
+        save_file(tensors, str(tmp / _WEIGHTS))
+        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
+    return directory
+
+
+def load_posterior(directory: str | Path) -> SetPosterior:
+    """Read a posterior written by :func:`save_posterior` (weights only, no pickle)."""
+    directory = Path(directory)
+    path = directory / _METADATA
+    if not path.is_file():
+        raise SetModelError(f"no set posterior at {directory} (missing {_METADATA}); train one")
+    try:
+        metadata = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SetModelError(f"{path}: unreadable JSON (line {error.lineno}: {error.msg})") from None
+    if metadata.get("kind") != "set_posterior" or metadata.get("format_version") != FORMAT_VERSION:
+        raise SetModelError(f"{path}: not a set posterior of format {FORMAT_VERSION}; retrain it")
+    model = SetPosterior(**metadata["network"])
+    try:
+        model.load_state_dict(load_file(str(directory / _WEIGHTS)), strict=True)
+    except (RuntimeError, FileNotFoundError) as error:
+        raise SetModelError(f"{directory}: weights do not match {path} ({error})") from None
+    model.metadata = {k: v for k, v in metadata.items() if k in ("training", "source", "history")}
+    return model.eval()
