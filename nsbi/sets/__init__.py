@@ -10,6 +10,7 @@ statistics and posteriors from simulated datasets, without parameterising the nu
 - :mod:`nsbi.sets.agreement`: its rank agreement with the exact profile likelihood ratio;
 - :mod:`nsbi.sets.posterior`: amortised posteriors :math:`q(\\theta \\mid \\{x\\})` (Gaussian or
   flow heads), streaming updates, training, save and load;
+- :mod:`nsbi.sets.transformer`: a causal transformer giving the posterior of every prefix;
 - :mod:`nsbi.sets.training`: the optimisation loop they share.
 """
 
@@ -40,6 +41,7 @@ from nsbi.sets.sources import (
     WorkspaceSource,
 )
 from nsbi.sets.training import TrainingHistory, optimise
+from nsbi.sets.transformer import CausalSetTransformer
 
 __all__ = [
     "StatisticAgreement",
@@ -66,4 +68,5 @@ __all__ = [
     "load_posterior",
     "WorkspaceSource",
     "optimise",
+    "CausalSetTransformer",
 ]

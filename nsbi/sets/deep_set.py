@@ -98,6 +98,9 @@ class DeepSet(nn.Module):
             :math:`\\log(1 + N)`), which eases functions of the sample mean over a wide range
             of :math:`N` (posterior widths shrinking as :math:`1/\\sqrt{N}`). Both derive from
             the sum and :math:`N`, so streaming updates are unchanged.
+        passthrough: append the standardised features themselves to :math:`\\phi(x)`, so the
+            pool carries exact sums (and means) of the raw features, the sufficient statistics
+            of exponential-family models, beside the learned ones.
 
     Features and context are standardised by buffers set with :meth:`set_scalers`, so a saved
     network carries its own scalers.
@@ -123,6 +126,7 @@ class DeepSet(nn.Module):
         activation: str = "silu",
         scale: float = 100.0,
         summary: str = "sum",
+        passthrough: bool = False,
     ):
         super().__init__()
         if summary not in ("sum", "sum_mean"):
@@ -143,10 +147,12 @@ class DeepSet(nn.Module):
             "activation": activation,
             "scale": float(scale),
             "summary": summary,
+            "passthrough": bool(passthrough),
         }
         self.scale = float(scale)
         self.encoder = _mlp([n_features, *encoder, embedding], activation, final_activation=True)
-        pooled_width = embedding + 1 if summary == "sum" else 2 * embedding + 2
+        width = embedding + (n_features if passthrough else 0)
+        pooled_width = width + 1 if summary == "sum" else 2 * width + 2
         self.head = _mlp([pooled_width + n_context, *head, n_outputs], activation)
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_scale", torch.ones(n_features))
@@ -179,7 +185,10 @@ class DeepSet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`\\phi(x)` per event: ``(..., n_features)`` to ``(..., embedding)``."""
-        return self.encoder((x - self.feature_mean) / self.feature_scale)
+        z = (x - self.feature_mean) / self.feature_scale
+        if self.config["passthrough"]:
+            return torch.cat([self.encoder(z), z], dim=-1)
+        return self.encoder(z)
 
     def embedding_sum(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """:math:`\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``: what a streaming update

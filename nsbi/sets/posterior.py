@@ -113,9 +113,9 @@ class SetPosterior(nn.Module):
         n_features: features per event.
         n_parameters: dimension of :math:`\\theta`.
         head: ``"gaussian"`` or ``"flow"``.
-        encoder, embedding, decoder, activation, scale, summary: the deep set
-            (:class:`~nsbi.sets.deep_set.DeepSet`; the mean and :math:`\\log N` are in the
-            decoder's view by default).
+        encoder, embedding, decoder, activation, scale, summary, passthrough: the deep set
+            (:class:`~nsbi.sets.deep_set.DeepSet`; by default the decoder also sees the mean
+            embedding and :math:`\\log N`).
         flow: options of the flow head (``transforms``, ``hidden``, ``context``: the width of
             :math:`h`).
 
@@ -138,6 +138,7 @@ class SetPosterior(nn.Module):
         activation: str = "gelu",
         scale: float = 100.0,
         summary: str = "sum_mean",
+        passthrough: bool = False,
         flow: dict | None = None,
     ):
         super().__init__()
@@ -154,6 +155,7 @@ class SetPosterior(nn.Module):
             "activation": activation,
             "scale": float(scale),
             "summary": summary,
+            "passthrough": bool(passthrough),
             "flow": flow,
         }
         if head == "gaussian":
@@ -174,6 +176,7 @@ class SetPosterior(nn.Module):
             activation=activation,
             scale=scale,
             summary=summary,
+            passthrough=passthrough,
         )
         self.register_buffer("parameter_loc", torch.zeros(n_parameters))
         self.register_buffer("parameter_scale", torch.ones(n_parameters))
@@ -196,6 +199,23 @@ class SetPosterior(nn.Module):
         density = self.conditional(self.deep_set.embedding_sum(x, weights), weights.sum(-1))
         z = (theta.to(self.parameter_loc.dtype) - self.parameter_loc) / self.parameter_scale
         return density.log_prob(z) - torch.log(self.parameter_scale).sum()
+
+    def prefix_log_prob(self, theta: torch.Tensor, x: torch.Tensor, mask: torch.Tensor):
+        """:math:`\\log q(\\theta_b \\mid x_{b,1:k})` for every prefix :math:`k`, ``(B, L)``:
+        the cumulative sums of the embeddings are the pooled states of all prefixes, so one
+        pass over a sequence scores all its cardinalities (meaningless where ``mask`` is 0)."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        mask = torch.as_tensor(mask, dtype=torch.float32)
+        B, L = mask.shape
+        cumulative = torch.cumsum(self.deep_set.embed(x) * mask[..., None], dim=1)
+        counts = torch.cumsum(mask, dim=1)
+        density = self.conditional(cumulative.reshape(B * L, -1), counts.reshape(-1))
+        z = (
+            torch.as_tensor(theta, dtype=torch.float32) - self.parameter_loc
+        ) / self.parameter_scale
+        z = z[:, None, :].expand(-1, L, -1).reshape(B * L, -1)
+        values = density.log_prob(z) - torch.log(self.parameter_scale).sum()
+        return values.reshape(B, L)
 
     def posterior(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> DatasetPosterior:
         """The posteriors of ``B`` datasets (``x`` ``(B, N, d)``, ``weights`` a 0/1 mask or
@@ -329,7 +349,15 @@ class PosteriorTraining:
         validation: datasets of the fixed validation batch; eval_every: steps between
             validations.
         seed: seeds the initialisation and every dataset drawn.
-        network: keyword arguments of :class:`SetPosterior` (``head``, widths, ``flow``).
+        prefixes: score every prefix :math:`x_{1:k}` of each simulated set (the cumulative sums
+            of the embeddings; the transformer's loss, :mod:`nsbi.sets.transformer`), so a set of
+            :math:`N` elements teaches all cardinalities up to :math:`N`; ``False``: the whole
+            set only. Prefix :math:`k` is weighted by the inverse of the fraction of sets that
+            reach it, so every cardinality weighs as much as in the whole-set loss. For
+            0/1-masked sets with the events first.
+        network: keyword arguments of :class:`SetPosterior` (``head``, widths, ``flow``), or
+            with ``"architecture": "transformer"`` those of
+            :class:`~nsbi.sets.transformer.CausalSetTransformer` (loss over every prefix).
     """
 
     steps: int = 3000
@@ -340,6 +368,7 @@ class PosteriorTraining:
     validation: int = 1000
     eval_every: int = 250
     seed: int = 0
+    prefixes: bool = True
     network: dict = field(
         default_factory=lambda: {
             "head": "gaussian",
@@ -355,7 +384,7 @@ def train_posterior(
     config: PosteriorTraining | None = None,
     progress: bool = False,
     callback=None,
-) -> tuple[SetPosterior, TrainingHistory]:
+) -> tuple[nn.Module, TrainingHistory]:
     """Train a :class:`SetPosterior` on ``source`` (``sample(n, rng) -> (theta, x, mask)``
     from the prior predictive, ``n_features``, ``n_parameters``, ``prior_moments()``; see
     :mod:`nsbi.sets.sources`).
@@ -373,20 +402,30 @@ def train_posterior(
     rng = np.random.default_rng(config.seed)
     validation = _tensors(source.sample(config.validation, np.random.default_rng([config.seed, 1])))
     theta_val, x_val, w_val = validation
-    model = SetPosterior(
-        source.n_features,
-        source.n_parameters,
-        scale=float(w_val.sum(-1).mean()),
-        **config.network,
-    )
-    model.deep_set.set_scalers(*feature_scaler(x_val, w_val))
-    model.set_parameter_scaler(*source.prior_moments())
+    network = dict(config.network)
+    if network.pop("architecture", "deep_set") == "transformer":
+        from nsbi.sets.transformer import CausalSetTransformer
+
+        model = CausalSetTransformer(source.n_features, source.n_parameters, **network)
+        model.set_scalers(*feature_scaler(x_val, w_val), *source.prior_moments())
+    else:
+        model = SetPosterior(
+            source.n_features, source.n_parameters, scale=float(w_val.sum(-1).mean()), **network
+        )
+        model.deep_set.set_scalers(*feature_scaler(x_val, w_val))
+        model.set_parameter_scaler(*source.prior_moments())
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
 
     def loss(batch) -> torch.Tensor:
         theta, x, w = batch
+        if config.prefixes:
+            # prefix k of a set exists in the sets with N >= k: weighting it by the inverse of
+            # that fraction gives every cardinality the weight the whole-set loss gives it
+            reach = w.mean(0, keepdim=True).clamp_min(1.0 / len(w))
+            weights = w / reach
+            return -(model.prefix_log_prob(theta, x, w) * weights).sum() / weights.sum()
         return -model.log_prob(theta, x, w).mean()
 
     history = optimise(
@@ -418,7 +457,7 @@ def _tensors(batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     )
 
 
-def save_posterior(model: SetPosterior, directory: str | Path) -> Path:
+def save_posterior(model: nn.Module, directory: str | Path) -> Path:
     """Write ``model`` to ``directory`` (safetensors + JSON, replaced atomically; no pickle).
 
     Example:
@@ -430,12 +469,15 @@ def save_posterior(model: SetPosterior, directory: str | Path) -> Path:
         True
     """
     from nsbi import __version__
+    from nsbi.sets.transformer import CausalSetTransformer
 
     directory = Path(directory)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    transformer = isinstance(model, CausalSetTransformer)
     metadata = {
         "format_version": FORMAT_VERSION,
         "kind": "set_posterior",
+        "architecture": "transformer" if transformer else "deep_set",
         "network": model.config,
         "nsbi_version": __version__,
         **getattr(model, "metadata", {}),
@@ -446,7 +488,7 @@ def save_posterior(model: SetPosterior, directory: str | Path) -> Path:
     return directory
 
 
-def load_posterior(directory: str | Path) -> SetPosterior:
+def load_posterior(directory: str | Path) -> nn.Module:
     """Read a posterior written by :func:`save_posterior` (weights only, no pickle)."""
     directory = Path(directory)
     path = directory / _METADATA
@@ -458,7 +500,12 @@ def load_posterior(directory: str | Path) -> SetPosterior:
         raise SetModelError(f"{path}: unreadable JSON (line {error.lineno}: {error.msg})") from None
     if metadata.get("kind") != "set_posterior" or metadata.get("format_version") != FORMAT_VERSION:
         raise SetModelError(f"{path}: not a set posterior of format {FORMAT_VERSION}; retrain it")
-    model = SetPosterior(**metadata["network"])
+    if metadata.get("architecture") == "transformer":
+        from nsbi.sets.transformer import CausalSetTransformer
+
+        model = CausalSetTransformer(**metadata["network"])
+    else:
+        model = SetPosterior(**metadata["network"])
     try:
         model.load_state_dict(load_file(str(directory / _WEIGHTS)), strict=True)
     except (RuntimeError, FileNotFoundError) as error:
