@@ -13,7 +13,7 @@ sees the cardinality :math:`N` gives the parameters of a density over the global
 with one of two heads:
 
 - ``"gaussian"``: :math:`\mathcal{N}(m(h), L(h) L(h)^T)`, :math:`L` lower triangular with a
-  positive diagonal (softplus), a full covariance;
+  positive diagonal (exp), a full covariance;
 - ``"flow"``: a neural spline flow (zuko) conditioned on :math:`h`, for posteriors that are
   skewed, bounded or multimodal.
 
@@ -65,7 +65,8 @@ _METADATA = "posterior.json"
 
 class GaussianHead(nn.Module):
     """:math:`\\mathcal{N}(m, LL^T)` from ``P + P(P+1)/2`` inputs (mean, then the lower
-    triangle row by row, diagonal through softplus)."""
+    triangle row by row, diagonal through exp: widths spanning decades, as from :math:`N = 1`
+    to 200 events, are then equally easy to reach; softplus was 15-25% too narrow at N = 1)."""
 
     def __init__(self, n_parameters: int):
         super().__init__()
@@ -83,7 +84,7 @@ class GaussianHead(nn.Module):
         loc = h[..., :P]
         entries = h[..., P:]
         diagonal = self.rows == self.cols
-        entries = torch.where(diagonal, nn.functional.softplus(entries) + 1e-4, entries)
+        entries = torch.where(diagonal, torch.exp(entries.clamp(-12, 8)), entries)
         tril = h.new_zeros(*h.shape[:-1], P, P)
         tril[..., self.rows, self.cols] = entries
         return MultivariateNormal(loc, scale_tril=tril)
