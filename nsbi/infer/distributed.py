@@ -332,24 +332,18 @@ def run_belt(
         if on_chunk is not None:
             on_chunk(g, c)
 
+    def arguments(g: int, start: int, stop: int) -> tuple:
+        """What a chunk task needs: plain data, so it pickles cheaply to Dask workers."""
+        where = (path, measurement, interpolation, sha256, statistic)
+        return (*where, points[g].tolist(), start, stop, (seed, g))
+
     try:
         if client is None:
             _MODELS.clear()
             key = _cache_key(path, measurement, interpolation, sha256, statistic)
             _MODELS[key] = model if statistic is None else loaded
             for g, c, start, stop in todo:
-                value = _chunk(
-                    path,
-                    measurement,
-                    interpolation,
-                    sha256,
-                    statistic,
-                    points[g].tolist(),
-                    start,
-                    stop,
-                    (seed, g),
-                )
-                finish(g, c, start, stop, value)
+                finish(g, c, start, stop, _chunk(*arguments(g, start, stop)))
         else:
             from dask.distributed import as_completed
 
@@ -360,15 +354,7 @@ def run_belt(
             futures = {
                 client.submit(
                     _chunk,
-                    path,
-                    measurement,
-                    interpolation,
-                    sha256,
-                    statistic,
-                    points[g].tolist(),
-                    start,
-                    stop,
-                    (seed, g),
+                    *arguments(g, start, stop),
                     key=f"nsbi-belt-{token}-g{g}-c{c}",
                     pure=False,
                 ): (g, c, start, stop)

@@ -107,6 +107,22 @@ class FlowHead(nn.Module):
         return self.flow(h)
 
 
+def make_head(head: str, n_parameters: int, flow: dict | None = None) -> nn.Module:
+    """The density head ``"gaussian"`` or ``"flow"`` (options ``context``, ``transforms``,
+    ``hidden``) over ``n_parameters``; its ``n_inputs`` is the width its conditioner needs."""
+    if head == "gaussian":
+        return GaussianHead(n_parameters)
+    if head == "flow":
+        flow = flow or {}
+        return FlowHead(
+            n_parameters,
+            int(flow.get("context", 32)),
+            int(flow.get("transforms", 3)),
+            flow.get("hidden", (64, 64)),
+        )
+    raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
+
+
 class SetPosterior(nn.Module):
     """A deep set posterior estimator (module docstring).
 
@@ -143,8 +159,6 @@ class SetPosterior(nn.Module):
         flow: dict | None = None,
     ):
         super().__init__()
-        if head not in ("gaussian", "flow"):
-            raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
         flow = dict(flow or {})
         self.config = {
             "n_features": int(n_features),
@@ -159,15 +173,7 @@ class SetPosterior(nn.Module):
             "passthrough": bool(passthrough),
             "flow": flow,
         }
-        if head == "gaussian":
-            self.head = GaussianHead(n_parameters)
-        else:
-            self.head = FlowHead(
-                n_parameters,
-                int(flow.get("context", 32)),
-                int(flow.get("transforms", 3)),
-                flow.get("hidden", (64, 64)),
-            )
+        self.head = make_head(head, n_parameters, flow)
         self.deep_set = DeepSet(
             n_features,
             n_outputs=self.head.n_inputs,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nsbi.sets.posterior import FlowHead, GaussianHead
+from nsbi.sets.posterior import make_head
 
 __all__ = ["CausalSetTransformer"]
 
@@ -56,8 +56,6 @@ class CausalSetTransformer(nn.Module):
         flow: dict | None = None,
     ):
         super().__init__()
-        if head not in ("gaussian", "flow"):
-            raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
         flow = dict(flow or {})
         self.config = {
             "n_features": int(n_features),
@@ -69,16 +67,7 @@ class CausalSetTransformer(nn.Module):
             "feedforward": int(feedforward),
             "flow": flow,
         }
-        self.head = (
-            GaussianHead(n_parameters)
-            if head == "gaussian"
-            else FlowHead(
-                n_parameters,
-                int(flow.get("context", 32)),
-                int(flow.get("transforms", 3)),
-                flow.get("hidden", (64, 64)),
-            )
-        )
+        self.head = make_head(head, n_parameters, flow)
         self.embed = nn.Linear(n_features, d_model)
         layer = nn.TransformerEncoderLayer(
             d_model, heads, feedforward, dropout=0.0, batch_first=True, norm_first=True
