@@ -727,5 +727,9 @@ from nsbi.cli.statistic import train_statistic  # noqa: E402  (a command of its 
 
 cli.add_command(train_statistic)
 
+from nsbi.cli.inspect import inspect  # noqa: E402  (a command of its own module)
+
+cli.add_command(inspect)
+
 if __name__ == "__main__":  # pragma: no cover
     cli()
