@@ -23,12 +23,14 @@ from nsbi.simulators.interference import (
     bhattacharyya_coefficient,
     closure_toy,
 )
+from nsbi.simulators.lensing import LensingSimulator
 from nsbi.simulators.mvn import MultivariateNormalToy
 from nsbi.simulators.signal_background import SignalBackgroundMixture
 from nsbi.simulators.systematics import SystematicsToy, write_systematics_workspace
 
 __all__ = [
     "BumpHuntToy",
+    "LensingSimulator",
     "MultivariateNormalToy",
     "SignalBackgroundMixture",
     "InterferenceToy",
