@@ -21,9 +21,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyhf
 import torch
 
-from nsbi.exceptions import FitError, NSBIError
+from nsbi.exceptions import FitError, InvalidWorkspace, NSBIError, Problem
 from nsbi.model.binned import BinnedChannels
 from nsbi.model.unbinned import UnbinnedChannel
 from nsbi.workspace import Workspace
@@ -130,7 +131,17 @@ class Model:
                 "normsys": {"interpcode": interpolation.get("normsys", "code4")},
                 "histosys": {"interpcode": interpolation.get("histosys", "code4p")},
             }
-            self.binned = BinnedChannels(binned_spec, self.measurement["name"], poi, settings)
+            try:
+                self.binned = BinnedChannels(binned_spec, self.measurement["name"], poi, settings)
+            except (pyhf.exceptions.InvalidSpecification, TypeError, ValueError, KeyError) as error:
+                index = workspace.measurement_names.index(self.measurement["name"])
+                problem = Problem(
+                    f"measurements[{index}].config",
+                    f"pyhf cannot build the binned model of measurement "
+                    f"{self.measurement['name']!r}: {error} (see pyhf's measurement schema: "
+                    "a lumi parameter needs inits as well as auxdata and sigmas)",
+                )
+                raise InvalidWorkspace([problem], workspace.path and str(workspace.path)) from error
         self.parameters, self._constraints = self._parameter_space(workspace, config, self.binned)
         index = {name: i for i, name in enumerate(self.parameters.names)}
         self._binned_data = self.binned.data if self.binned else None

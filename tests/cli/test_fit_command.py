@@ -118,3 +118,20 @@ def test_console_script_is_installed():
         ["nsbi", "validate", str(WORKSPACES / "binned_sr_cr.json")], capture_output=True, text=True
     )
     assert completed.returncode == 0 and completed.stdout.strip() == "valid"
+
+
+def test_a_measurement_pyhf_cannot_build_is_named_not_a_traceback(tmp_path):
+    """A lumi parameter without inits passes the schema but pyhf's model building raises a
+    TypeError; the CLI names the file and the measurement's config and exits 2."""
+    spec = json.loads((WORKSPACES / "binned_sr_cr.json").read_text())
+    for parameter in spec["measurements"][0]["config"]["parameters"]:
+        if parameter["name"] == "lumi":
+            del parameter["inits"]
+    with pytest.raises(TypeError):
+        pyhf.Workspace(spec).model()  # pyhf's own failure
+    path = tmp_path / "ws.json"
+    path.write_text(json.dumps(spec))
+    result = run("fit", path)
+    assert result.exit_code == 2
+    assert f"{path}: measurements[0].config: pyhf cannot build" in result.output
+    assert "needs inits" in result.output
