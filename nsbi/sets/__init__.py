@@ -16,7 +16,16 @@ statistics and posteriors from simulated datasets, without parameterising the nu
 
 from nsbi.sets.agreement import StatisticAgreement, agreement
 from nsbi.sets.deep_set import DeepSet, sum_pool
+from nsbi.sets.hierarchical import (
+    HierarchicalPosterior,
+    HierarchicalTraining,
+    ImageEncoder,
+    load_hierarchical,
+    save_hierarchical,
+    train_hierarchical,
+)
 from nsbi.sets.posterior import (
+    BayesianAggregation,
     DatasetPosterior,
     PosteriorTraining,
     SetPosterior,
@@ -36,6 +45,8 @@ from nsbi.sets.profile_statistic import (
 )
 from nsbi.sets.sources import (
     BumpHuntSource,
+    HierarchicalNormalSource,
+    LensingSource,
     MultivariateNormalSource,
     SimulatorSource,
     WorkspaceSource,
@@ -69,4 +80,13 @@ __all__ = [
     "WorkspaceSource",
     "optimise",
     "CausalSetTransformer",
+    "HierarchicalPosterior",
+    "HierarchicalTraining",
+    "HierarchicalNormalSource",
+    "LensingSource",
+    "ImageEncoder",
+    "train_hierarchical",
+    "save_hierarchical",
+    "load_hierarchical",
+    "BayesianAggregation",
 ]

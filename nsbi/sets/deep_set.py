@@ -190,17 +190,18 @@ class DeepSet(nn.Module):
             return torch.cat([self.encoder(z), z], dim=-1)
         return self.encoder(z)
 
-    def embedding_sum(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def embedding_sum(self, x: torch.Tensor, weights: torch.Tensor, embed=None) -> torch.Tensor:
         """:math:`\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``: what a streaming update
         adds to. With shared events (``x`` ``(N, d)``) only those with a non-zero weight in
-        some dataset are embedded (Poisson-reweighted toys leave most at zero)."""
+        some dataset are embedded (Poisson-reweighted toys leave most at zero). ``embed``
+        replaces :meth:`embed` (a wider per-event state, e.g. a posterior's aggregation)."""
         x = torch.as_tensor(x, dtype=self.feature_mean.dtype)
         weights = torch.as_tensor(weights, dtype=x.dtype)
         if x.dim() == 2:
             used = (weights != 0).any(0)
             if not bool(used.all()):
                 x, weights = x[used], weights[:, used]
-        return sum_pool(self.embed(x), weights)
+        return sum_pool((embed or self.embed)(x), weights)
 
     def pooled(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """:math:`\\frac{1}{s}\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``."""

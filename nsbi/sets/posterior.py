@@ -23,6 +23,26 @@ p(\{x\}|\theta)}[-\log q(\theta \mid \{x\})]`, whose minimum is the true posteri
 posterior estimation). Parameters the head does not model (nuisances, or local parameters) are
 marginalised by not being asked for: the network never sees them.
 
+With ``aggregation="bayesian"`` (Bayesian context aggregation, Volpp et al., ICLR 2021) each
+event also gives a Gaussian factor in natural parameters, a precision :math:`\lambda_i > 0`
+(softplus) and :math:`\eta_i` per parameter, and the factors are multiplied with a learned
+prior factor :math:`(\lambda_0, \eta_0)` by summing them:
+
+.. math::
+
+    \Lambda = \lambda_0 + \textstyle\sum_i \lambda_i, \qquad
+    \mu_\text{agg} = (\eta_0 + \textstyle\sum_i \eta_i) / \Lambda, \qquad
+    \sigma_\text{agg} = \Lambda^{-1/2},
+
+which is the exact posterior when the events are conditionally independent Gaussian
+observations of :math:`\theta`, and whose width shrinks as :math:`1/\sqrt{N}` by construction
+otherwise. The head then models :math:`(\theta - \mu_\text{agg}) / \sigma_\text{agg}` given
+:math:`h`: corrections are learned in units of the aggregated width, as precise at
+:math:`N = 200` as at :math:`N = 1` (with the plain head the decoder must reach a mean to a
+fraction of a per-cent of the prior's width at large :math:`N`, and its errors there inflate the
+learned width). Both heads take it; the decoder's last layer starts at zero, so training starts
+from the aggregated posterior.
+
 The sum of embeddings is the whole state of a dataset, so a posterior is updated in streaming
 mode by adding the new events' embeddings (:meth:`DatasetPosterior.update`), without touching
 the old events; the result equals recomputation from scratch up to float rounding.
@@ -34,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +71,7 @@ from nsbi.sets.training import TrainingHistory, optimise
 
 __all__ = [
     "SetPosterior",
+    "BayesianAggregation",
     "DatasetPosterior",
     "PosteriorTraining",
     "expected_coverage",
@@ -123,6 +145,59 @@ def make_head(head: str, n_parameters: int, flow: dict | None = None) -> nn.Modu
     raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
 
 
+class BayesianAggregation(nn.Module):
+    """Per-event Gaussian factors :math:`(\\eta_i, \\lambda_i)` read off each event's
+    embedding, and a learned prior factor (module docstring).
+
+    Example:
+        >>> agg = BayesianAggregation(width=4, n_parameters=2)
+        >>> state = agg.observe(torch.randn(3, 5, 4)).sum(1)    # summed over 5 events
+        >>> mean, std = agg.moments(state)
+        >>> bool((std < 1 / 5**0.5 + 1).all()), mean.shape
+        (True, torch.Size([3, 2]))
+    """
+
+    def __init__(self, width: int, n_parameters: int):
+        super().__init__()
+        self.n_parameters = n_parameters
+        self.readout = nn.Linear(width, 2 * n_parameters)
+        # the prior factor starts at N(0, 1), the prior in standardised units
+        self.prior_eta = nn.Parameter(torch.zeros(n_parameters))
+        self.prior_precision = nn.Parameter(torch.full((n_parameters,), math.log(math.e - 1)))
+
+    def observe(self, embedding: torch.Tensor) -> torch.Tensor:
+        """:math:`(\\eta_i, \\lambda_i)` per event, ``(..., 2P)``."""
+        eta, precision = self.readout(embedding).chunk(2, dim=-1)
+        return torch.cat([eta, nn.functional.softplus(precision)], dim=-1)
+
+    def moments(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:math:`(\\mu_\\text{agg}, \\sigma_\\text{agg})` of summed factors ``(B, 2P)``."""
+        eta, precision = state.chunk(2, dim=-1)
+        precision = precision + nn.functional.softplus(self.prior_precision)
+        return (eta + self.prior_eta) / precision, precision.rsqrt()
+
+
+class _Standardised:
+    """The density of :math:`\\theta = \\mu + \\sigma z` for :math:`z \\sim` ``base``."""
+
+    def __init__(self, base, loc: torch.Tensor, scale: torch.Tensor):
+        self.base, self.loc, self.scale = base, loc, scale
+
+    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
+        z = (theta - self.loc) / self.scale
+        return self.base.log_prob(z) - torch.log(self.scale).sum(-1)
+
+    def sample(self, shape=()) -> torch.Tensor:
+        return self.loc + self.scale * self.base.sample(shape)
+
+
+def _shift_gaussian(base: MultivariateNormal, loc: torch.Tensor, scale: torch.Tensor):
+    """:math:`\\mu + \\sigma z` for Gaussian :math:`z`, still a MultivariateNormal."""
+    return MultivariateNormal(
+        loc + scale * base.loc, scale_tril=scale[..., :, None] * base.scale_tril
+    )
+
+
 class SetPosterior(nn.Module):
     """A deep set posterior estimator (module docstring).
 
@@ -135,6 +210,9 @@ class SetPosterior(nn.Module):
             embedding and :math:`\\log N`).
         flow: options of the flow head (``transforms``, ``hidden``, ``context``: the width of
             :math:`h`).
+        aggregation: ``"sum"`` (the head models :math:`\\theta` from :math:`h` alone) or
+            ``"bayesian"`` (per-event Gaussian factors set the location and width the head
+            corrects; module docstring).
 
     Example:
         >>> model = SetPosterior(n_features=2, n_parameters=3, encoder=(8,), embedding=4,
@@ -157,8 +235,11 @@ class SetPosterior(nn.Module):
         summary: str = "sum_mean",
         passthrough: bool = False,
         flow: dict | None = None,
+        aggregation: str = "sum",
     ):
         super().__init__()
+        if aggregation not in ("sum", "bayesian"):
+            raise ValueError(f"aggregation {aggregation!r}; expected 'sum' or 'bayesian'")
         flow = dict(flow or {})
         self.config = {
             "n_features": int(n_features),
@@ -172,6 +253,7 @@ class SetPosterior(nn.Module):
             "summary": summary,
             "passthrough": bool(passthrough),
             "flow": flow,
+            "aggregation": aggregation,
         }
         self.head = make_head(head, n_parameters, flow)
         self.deep_set = DeepSet(
@@ -185,9 +267,28 @@ class SetPosterior(nn.Module):
             summary=summary,
             passthrough=passthrough,
         )
+        self.width = embedding + (n_features if passthrough else 0)
+        self.aggregation = None
+        if aggregation == "bayesian":
+            self.aggregation = BayesianAggregation(self.width, n_parameters)
+            last = self.deep_set.head[-1]
+            nn.init.zeros_(last.weight)  # the head starts as the aggregated posterior
+            nn.init.zeros_(last.bias)
         self.register_buffer("parameter_loc", torch.zeros(n_parameters))
         self.register_buffer("parameter_scale", torch.ones(n_parameters))
         self.float()  # float32 whatever the default dtype (pyhf's torch backend sets float64)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The additive per-event state: :math:`\\phi(x)`, then :math:`(\\eta, \\lambda)`
+        with Bayesian aggregation."""
+        e = self.deep_set.embed(x)
+        if self.aggregation is None:
+            return e
+        return torch.cat([e, self.aggregation.observe(e)], dim=-1)
+
+    def embedding_sum(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The summed per-event state of each dataset, ``(B, width)``: what streaming adds to."""
+        return self.deep_set.embedding_sum(x, weights, embed=self.embed)
 
     def set_parameter_scaler(self, loc, scale) -> None:
         """Standardise :math:`\\theta` by ``loc`` and ``scale`` (e.g. the prior's moments)."""
@@ -196,14 +297,20 @@ class SetPosterior(nn.Module):
 
     def conditional(self, embedding_sum: torch.Tensor, cardinality: torch.Tensor):
         """The standardised density given the summed embeddings ``(B, E)`` and cardinalities."""
-        h = self.deep_set.decode(embedding_sum / self.deep_set.scale, cardinality)
-        return self.head(h)
+        pooled = embedding_sum[..., : self.width] / self.deep_set.scale
+        density = self.head(self.deep_set.decode(pooled, cardinality))
+        if self.aggregation is None:
+            return density
+        loc, scale = self.aggregation.moments(embedding_sum[..., self.width :])
+        if isinstance(density, MultivariateNormal):
+            return _shift_gaussian(density, loc, scale)
+        return _Standardised(density, loc, scale)
 
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor, weights: torch.Tensor):
         """:math:`\\log q(\\theta_b \\mid \\{x\\}_b)` in the original units, shape ``(B,)``."""
         x = torch.as_tensor(x, dtype=torch.float32)
         weights = torch.as_tensor(weights, dtype=torch.float32)
-        density = self.conditional(self.deep_set.embedding_sum(x, weights), weights.sum(-1))
+        density = self.conditional(self.embedding_sum(x, weights), weights.sum(-1))
         z = (theta.to(self.parameter_loc.dtype) - self.parameter_loc) / self.parameter_scale
         return density.log_prob(z) - torch.log(self.parameter_scale).sum()
 
@@ -214,7 +321,7 @@ class SetPosterior(nn.Module):
         x = torch.as_tensor(x, dtype=torch.float32)
         mask = torch.as_tensor(mask, dtype=torch.float32)
         B, L = mask.shape
-        cumulative = torch.cumsum(self.deep_set.embed(x) * mask[..., None], dim=1)
+        cumulative = torch.cumsum(self.embed(x) * mask[..., None], dim=1)
         counts = torch.cumsum(mask, dim=1)
         density = self.conditional(cumulative.reshape(B * L, -1), counts.reshape(-1))
         z = (
@@ -232,7 +339,7 @@ class SetPosterior(nn.Module):
             weights = torch.ones(x.shape[:-1])
         weights = torch.as_tensor(weights, dtype=torch.float32)
         with torch.no_grad():
-            total = self.deep_set.embedding_sum(x, weights)
+            total = self.embedding_sum(x, weights)
         return DatasetPosterior(self, total, weights.sum(-1))
 
 
@@ -261,7 +368,7 @@ class DatasetPosterior:
             weights = torch.ones(x.shape[:-1])
         weights = torch.as_tensor(weights, dtype=torch.float32)
         with torch.no_grad():
-            self.embedding_sum = self.embedding_sum + self.model.deep_set.embedding_sum(x, weights)
+            self.embedding_sum = self.embedding_sum + self.model.embedding_sum(x, weights)
         self.cardinality = self.cardinality + weights.sum(-1)
         self._cache.clear()
         return self

@@ -36,10 +36,19 @@ import torch
 
 from nsbi.exceptions import NSBIError
 from nsbi.simulators.bump_hunt import BumpHuntToy
+from nsbi.simulators.hierarchical_normal import HierarchicalNormalToy
+from nsbi.simulators.lensing import LensingSimulator
 from nsbi.simulators.mvn import MultivariateNormalToy
 from nsbi.simulators.signal_background import SignalBackgroundMixture
 
-__all__ = ["SimulatorSource", "WorkspaceSource", "MultivariateNormalSource", "BumpHuntSource"]
+__all__ = [
+    "SimulatorSource",
+    "WorkspaceSource",
+    "MultivariateNormalSource",
+    "BumpHuntSource",
+    "HierarchicalNormalSource",
+    "LensingSource",
+]
 
 
 @dataclass
@@ -264,3 +273,83 @@ class BumpHuntSource:
     def describe(self) -> dict:
         return {"kind": "BumpHuntToy", "settings": dataclasses.asdict(self.toy),
                 "parameters": list(self.parameters)}  # fmt: skip
+
+
+@dataclass
+class HierarchicalNormalSource:
+    """Prior-predictive datasets of :class:`~nsbi.simulators.hierarchical_normal.
+    HierarchicalNormalToy` with :math:`N \\sim U(n_\\text{min}, n_\\text{max})` elements, for
+    :func:`~nsbi.sets.hierarchical.train_hierarchical`: ``(theta, z, x, mask)``.
+
+    Example:
+        >>> theta, z, x, mask = HierarchicalNormalSource(n_max=5).sample(2, np.random.default_rng(0))
+        >>> theta.shape, z.shape, x.shape, mask.shape
+        ((2, 1), (2, 5, 1), (2, 5, 4), (2, 5))
+    """
+
+    toy: HierarchicalNormalToy = field(default_factory=HierarchicalNormalToy)
+    n_min: int = 1
+    n_max: int = 20
+    element: str = "mlp"
+    n_global: int = 1
+    n_local: int = 1
+
+    @property
+    def n_features(self) -> int:
+        return self.toy.measurements
+
+    def prior_moments(self):
+        toy = self.toy
+        local_std = np.hypot(toy.prior_std, toy.tau)
+        return ([0.0], [toy.prior_std]), ([0.0], [local_std])
+
+    def sample(self, n: int, rng: np.random.Generator):
+        theta = self.toy.sample_prior(n, rng)
+        sizes = rng.integers(self.n_min, self.n_max + 1, size=n)
+        return self.toy.simulate(theta, sizes, rng, pad_to=self.n_max)
+
+    def describe(self) -> dict:
+        return {"kind": "HierarchicalNormalToy", "settings": dataclasses.asdict(self.toy),
+                "n_min": self.n_min, "n_max": self.n_max}  # fmt: skip
+
+
+@dataclass
+class LensingSource:
+    """Datasets of strong-lensing images (:class:`~nsbi.simulators.lensing.LensingSimulator`):
+    global :math:`(\\alpha, \\beta)` from the prior, :math:`N \\sim U(n_\\text{min},
+    n_\\text{max})` images each with local :math:`(\\theta_E, \\Delta x, \\Delta y, q)`;
+    images in units of the sky noise above the sky (``simulator.normalise``).
+
+    Example:
+        >>> theta, z, x, mask = LensingSource(n_max=3).sample(2, np.random.default_rng(0))
+        >>> theta.shape, z.shape, x.shape, mask.shape
+        ((2, 2), (2, 3, 4), (2, 3, 64, 64), (2, 3))
+    """
+
+    simulator: LensingSimulator = field(default_factory=LensingSimulator)
+    n_min: int = 1
+    n_max: int = 25
+    element: str = "image"
+    n_features: int = 0
+    n_global: int = 2
+    n_local: int = 4
+
+    def prior_moments(self):
+        prior = self.simulator.prior
+
+        def uniform(bounds):
+            return (bounds[0] + bounds[1]) / 2, (bounds[1] - bounds[0]) / math.sqrt(12)
+
+        (a, sa), (b, sb) = uniform(prior.alpha_range), uniform(prior.beta_range)
+        (t, st), (q, sq) = uniform(prior.theta_E_range), uniform(prior.q_range)
+        o = prior.offset_std
+        return ([a, b], [sa, sb]), ([t, 0.0, 0.0, q], [st, o, o, sq])
+
+    def sample(self, n: int, rng: np.random.Generator):
+        theta = self.simulator.prior.sample_global(n, rng)
+        sizes = rng.integers(self.n_min, self.n_max + 1, size=n)
+        images, local, mask = self.simulator.simulate_datasets(theta, sizes, rng, pad_to=self.n_max)
+        return theta, local, self.simulator.normalise(images), mask.astype(np.float32)
+
+    def describe(self) -> dict:
+        return {"kind": "LensingSimulator", "n_min": self.n_min, "n_max": self.n_max}
