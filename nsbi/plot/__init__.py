@@ -3,7 +3,11 @@
 from nsbi.plot.belt import plot_belt, plot_toy_distributions
 from nsbi.plot.diagnostics import plot_calibration, plot_closure
 from nsbi.plot.limits import plot_brazil
-from nsbi.plot.posterior import plot_posterior_evolution, plot_width_vs_size
+from nsbi.plot.posterior import (
+    plot_method_comparison,
+    plot_posterior_evolution,
+    plot_width_vs_size,
+)
 from nsbi.plot.ranking import plot_ranking
 from nsbi.plot.scan import plot_scan
 from nsbi.plot.statistic import plot_learned_statistic
@@ -16,6 +20,7 @@ __all__ = [
     "plot_scan",
     "plot_width_vs_size",
     "plot_posterior_evolution",
+    "plot_method_comparison",
     "plot_learned_statistic",
     "plot_ranking",
     "plot_closure",

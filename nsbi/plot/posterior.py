@@ -1,5 +1,6 @@
 r"""Posteriors over event ensembles: their widths against the dataset size :math:`N` (Fig. 2 of
-arXiv:2306.12584) and the evolution of one dataset's posterior as its events arrive."""
+arXiv:2306.12584), the evolution of one dataset's posterior as its events arrive, and the
+comparison of inference methods (Fig. 4)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from nsbi.plot.style import label, set_style
 
-__all__ = ["plot_width_vs_size", "plot_posterior_evolution"]
+__all__ = ["plot_width_vs_size", "plot_posterior_evolution", "plot_method_comparison"]
 
 
 def plot_width_vs_size(
@@ -91,5 +92,44 @@ def plot_posterior_evolution(
     axes[0, 0].legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel("$N$ (events seen)")
     label(axes[0, 0], "Simulation")
+    fig.tight_layout()
+    return fig
+
+
+def plot_method_comparison(
+    values: np.ndarray,
+    methods: dict[str, np.ndarray],
+    xlabel: str = r"$\theta_{\nu,\mathrm{true}}$",
+    truth: float | None = None,
+    parameter: str = r"\theta",
+):
+    """Fig. 4 of arXiv:2306.12584: the median posterior mean (left) and median posterior
+    standard deviation (right) of one parameter over test datasets, per inference method,
+    against a true value (``values``); ``methods`` maps a name to ``(len(values), 2)`` medians
+    (mean, std). A method named ``"deep set"`` is drawn as a black line, the others as markers.
+
+    Example:
+        >>> nu = np.array([0.0, 1.0, 2.0])
+        >>> fig = plot_method_comparison(nu, {"deep set": np.full((3, 2), 0.1),
+        ...                                   "exact": np.full((3, 2), 0.1)}, truth=0.1)
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['median $\\\\mu_{\\\\theta}$', 'median $\\\\sigma_{\\\\theta}$']
+    """
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    markers = iter("osD^v<>")
+    for name, medians in methods.items():
+        medians = np.asarray(medians)
+        style = {"color": "k"} if name == "deep set" else {"marker": next(markers), "ls": "none"}
+        for k, ax in enumerate(axes):
+            ax.plot(values, medians[:, k], label=name, **style)
+    if truth is not None:
+        axes[0].axhline(truth, color="C3", lw=1, ls="--", label="truth")
+    axes[0].set_ylabel(rf"median $\mu_{{{parameter}}}$")
+    axes[1].set_ylabel(rf"median $\sigma_{{{parameter}}}$")
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+    axes[1].legend(fontsize="small")
+    label(axes[0], "Simulation")
     fig.tight_layout()
     return fig
