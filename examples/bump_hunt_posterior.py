@@ -5,6 +5,7 @@ position theta_nu, against the exact posterior and the two summary-statistic bas
     python examples/bump_hunt_posterior.py               # default settings (minutes on a CPU)
     NSBI_QUICK=1 python examples/bump_hunt_posterior.py  # a smoke run
     NSBI_FULL=1 python examples/bump_hunt_posterior.py   # longer training, as in appendix A.3
+    NSBI_STEPS=20000 NSBI_BATCH=256 python examples/bump_hunt_posterior.py  # any length
 
 Trains a deep set (two 128-wide GELU layers, 64 features per event, as in appendix A.3) with a
 Gaussian head on prior-predictive datasets of 100 events; the Gaussian head trained by maximum
@@ -60,6 +61,9 @@ def main(out: Path) -> int:
         config = PosteriorTraining(steps=6000, batch=128, learning_rate=1e-3, validation=2000,
                                    eval_every=250, prefixes=False, network=network)  # fmt: skip
         datasets = 100
+    for name, key in (("NSBI_STEPS", "steps"), ("NSBI_BATCH", "batch")):  # overrides
+        if os.environ.get(name):
+            setattr(config, key, int(os.environ[name]))
     print(f"training: {config}")
     toy = BumpHuntToy()
     source = BumpHuntSource(toy)

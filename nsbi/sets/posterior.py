@@ -166,7 +166,9 @@ class BayesianAggregation(nn.Module):
         self.prior_precision = nn.Parameter(torch.full((n_parameters,), math.log(math.e - 1)))
 
     def observe(self, embedding: torch.Tensor) -> torch.Tensor:
-        """:math:`(\\eta_i, \\lambda_i)` per event, ``(..., 2P)``."""
+        """:math:`(\\eta_i, \\lambda_i)` per event, ``(..., 2P)`` (softplus precisions; a
+        log-precision readout was tried: better with 400 steps and N <= 60, worse at N = 1
+        with 1500 steps and N <= 200, widths 1.22 against 1.04 of the analytic ones)."""
         eta, precision = self.readout(embedding).chunk(2, dim=-1)
         return torch.cat([eta, nn.functional.softplus(precision)], dim=-1)
 

@@ -131,3 +131,36 @@ def test_transformer_trains_and_round_trips(tmp_path):
     again = load_posterior(save_posterior(net, tmp_path / "t"))
     theta, x, mask = source.sample(4, np.random.default_rng(0))
     torch.testing.assert_close(again.prefix_moments(x, mask)[0], net.prefix_moments(x, mask)[0])
+
+
+def test_bayesian_aggregation_learns_the_conjugate_posterior_quickly():
+    """With Bayesian context aggregation (per-element Gaussian factors summed in natural
+    parameters) and the raw features passed through to the readout, a short training (1200
+    steps, 32 wide, N <= 60, ~15 s) gives posterior widths within 10% of the analytic conjugate
+    ones at N = 1, 10 and 60 (measured 1.00-1.08) and z-scores of unit spread within 15%
+    (measured 0.93-1.09; the standard deviation of 500 z-scores scatters by 3%)."""
+    torch.manual_seed(0)
+    source = MultivariateNormalSource(n_max=60)
+    network = {"encoder": [32, 32], "embedding": 16, "decoder": [32, 32],
+               "aggregation": "bayesian", "passthrough": True}  # fmt: skip
+    config = PosteriorTraining(steps=1200, batch=64, learning_rate=1e-2, validation=256,
+                               eval_every=100, network=network)  # fmt: skip
+    net, history = train_posterior(source, config)
+    assert net.config["aggregation"] == "bayesian"
+    toy = source.toy
+    rng = np.random.default_rng(5)
+    theta = toy.sample_prior(500, rng)
+    for n in (1, 10, 60):
+        x, mask = toy.simulate(theta, n, rng)
+        post = net.posterior(x, mask)
+        _, exact_std = toy.posterior(x, mask)
+        ratio = np.median(post.std.numpy() / exact_std, axis=0)
+        assert np.all(np.abs(ratio - 1) < 0.10), (n, ratio)
+        z = (theta - post.mean.numpy()) / post.std.numpy()
+        assert np.all(np.abs(z.std(0) - 1) < 0.15), (n, z.std(0))
+    # streaming: the per-element factors are part of the summed state
+    x, mask = toy.simulate(theta[:3], 20, rng)
+    stream = net.posterior(x[:, :7], mask[:, :7]).update(x[:, 7:])
+    whole = net.posterior(x, mask)
+    assert torch.allclose(stream.mean, whole.mean, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(stream.std, whole.std, rtol=1e-5, atol=1e-6)
