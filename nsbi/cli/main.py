@@ -605,8 +605,17 @@ def cls(
     if not quiet:
         click.echo(str(result))
     _write_outputs(result.to_dict(), output, quiet)
-    if plot_dir is not None and not quiet:
-        click.echo("note: nsbi cls draws nothing; nsbi limit --plot draws the CLs scan", err=True)
+    if plot_dir is not None:
+        _plot_statistic(result, plot_dir, "test_statistic", quiet)
+
+
+def _plot_statistic(result, plot_dir: Path, name: str, quiet: bool) -> None:
+    """The test statistic's distributions of a cls/significance result, as ``name``.png/pdf."""
+    from nsbi.plot import plot_test_statistic, save_figure
+
+    paths = save_figure(plot_test_statistic(result.distributions), plot_dir, name)
+    if not quiet:
+        click.echo("wrote " + ", ".join(str(path) for path in paths))
 
 
 @cli.command()
@@ -623,9 +632,10 @@ def cls(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
 @_interpolation_option
 @_output_option
+@_plot_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def significance(
-    workspace, measurement, calculator, toys, seed, interpolation, output, quiet
+    workspace, measurement, calculator, toys, seed, interpolation, output, plot_dir, quiet
 ) -> None:
     """Discovery significance (q0) of WORKSPACE's data, and the expected one at POI = 1."""
     from nsbi.infer.hypotest import significance as discovery
@@ -638,6 +648,8 @@ def significance(
     if not quiet:
         click.echo(str(result))
     _write_outputs(result.to_dict(), output, quiet)
+    if plot_dir is not None:
+        _plot_statistic(result, plot_dir, "q0", quiet)
 
 
 @cli.command()

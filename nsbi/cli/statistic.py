@@ -72,6 +72,13 @@ __all__ = ["train_statistic"]
     default=None,
     help="Write the training history as JSON (atomically).",
 )
+@click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Draw the validation loss against the step (training.png/pdf) into this folder.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print nothing but errors.")
 def train_statistic(
     workspace,
@@ -87,6 +94,7 @@ def train_statistic(
     seed,
     interpolation,
     report,
+    plot_dir,
     quiet,
 ) -> None:
     """Train a deep set t_ML(theta; {x}) one-to-one with the profile likelihood ratio of
@@ -135,3 +143,12 @@ def train_statistic(
         report,
         quiet,
     )
+    if plot_dir is not None:
+        from nsbi.plot import plot_training_history, save_figure
+
+        figure = plot_training_history(
+            history.steps, history.validation_loss, history.best_step, "validation loss (BCE)"
+        )
+        paths = save_figure(figure, plot_dir, "training")
+        if not quiet:
+            click.echo("wrote " + ", ".join(str(path) for path in paths))

@@ -46,12 +46,60 @@ from nsbi.infer.likelihood_ratio import check_poi_bounds, test_statistic
 from nsbi.infer.minimize import minimize
 from nsbi.model import Model, pyhf_torch_backend
 
-__all__ = ["AsymptoticCalculator", "HypoTest", "Significance", "hypotest", "significance"]
+__all__ = [
+    "AsymptoticCalculator",
+    "HypoTest",
+    "Significance",
+    "StatisticDistributions",
+    "hypotest",
+    "significance",
+]
 
 #: the expected band: -2, -1, 0, +1, +2 standard deviations
 BAND = (-2, -1, 0, 1, 2)
 #: CDF of the standard normal at the band, as percentiles
 BAND_PERCENTILES = tuple(100 * stats.norm.cdf(n) for n in BAND)
+
+
+@dataclass
+class StatisticDistributions:
+    """What a test's p-values come from, for plots (:func:`nsbi.plot.plot_test_statistic`).
+
+    Attributes:
+        name: ``"q"``, ``"qtilde"`` or ``"q0"``.
+        observed: the statistic on the data.
+        asimov: :math:`q_A` (asymptotics; ``None`` for toys).
+        alternative: toys under the hypothesis whose tail is CLs+b (signal plus background at
+            the tested POI; for ``q0``, the signal at POI = 1 that sets the expected p0).
+        null: toys under background only (``None`` for asymptotics).
+        poi_value: the tested POI value (0 for ``q0``).
+    """
+
+    name: str
+    observed: float
+    asimov: float | None = None
+    alternative: np.ndarray | None = None
+    null: np.ndarray | None = None
+    poi_value: float = 0.0
+
+    def survival(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Asymptotic :math:`P(q' \\ge q)` under the alternative and under background only
+        (CCGV: the module docstring's mapping; for :math:`q_0`, :math:`\\sqrt{q_0}` is
+        normal with mean 0 under background only and :math:`\\sqrt{q_{0,A}}` at POI = 1).
+
+        Example:
+            >>> d = StatisticDistributions("q0", observed=4.0, asimov=9.0)
+            >>> [round(float(v[0]), 4) for v in d.survival(np.array([4.0]))]   # Phi(1), Phi(-2)
+            [0.8413, 0.0228]
+        """
+        q = np.asarray(q, dtype=float)
+        if self.asimov is None:
+            raise ValueError("survival functions are asymptotic; these are toy distributions")
+        if self.name == "q0":
+            root = np.sqrt(np.clip(q, 0, None))
+            return stats.norm.sf(root - np.sqrt(self.asimov)), stats.norm.sf(root)
+        pairs = [_asymptotic_pvalues(float(v), self.asimov, self.name)[:2] for v in q]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
 @dataclass
@@ -75,6 +123,7 @@ class HypoTest:
     clb_obs: float
     calculator: str
     errors: dict = field(default_factory=dict)
+    distributions: StatisticDistributions | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         out = {
@@ -109,6 +158,7 @@ class Significance:
     z_exp: float
     calculator: str
     errors: dict = field(default_factory=dict)
+    distributions: StatisticDistributions | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         out = {"p0_obs": self.p0_obs, "z_obs": self.z_obs, "p0_exp": self.p0_exp}
@@ -159,7 +209,10 @@ class AsymptoticCalculator:
         q, q_asimov = self.statistics(mu)
         clsb, clb, cls = _asymptotic_pvalues(q, q_asimov, self.test_stat)
         expected = [_asymptotic_pvalues(0, q_asimov, self.test_stat, x=-n)[2] for n in BAND]
-        return HypoTest(self.test_stat, float(mu), cls, expected, clsb, clb, "asymptotics")
+        distributions = StatisticDistributions(self.test_stat, q, q_asimov, poi_value=float(mu))
+        return HypoTest(
+            self.test_stat, float(mu), cls, expected, clsb, clb, "asymptotics", {}, distributions
+        )
 
 
 def _asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = None):
@@ -239,7 +292,11 @@ def hypotest(
     cls = clsb / clb if clb > 0 else float("nan")
     cls_error = cls * np.hypot(clsb_error / max(clsb, 1e-300), clb_error / max(clb, 1e-300))
     errors = {"clsb_obs": clsb_error, "clb_obs": clb_error, "cls_obs": float(cls_error)}
-    return HypoTest(test_stat, mu, cls, [float(v) for v in expected], clsb, clb, "toys", errors)
+    distributions = StatisticDistributions(
+        test_stat, observed.value, alternative=signal, null=background, poi_value=mu
+    )
+    expected = [float(v) for v in expected]
+    return HypoTest(test_stat, mu, cls, expected, clsb, clb, "toys", errors, distributions)
 
 
 @pyhf_torch_backend()
@@ -263,9 +320,9 @@ def significance(
     if calculator == "asymptotics":
         q0, q0_asimov = AsymptoticCalculator(model, "q0").statistics(0.0)
         z_obs, z_exp = float(np.sqrt(q0)), float(np.sqrt(q0_asimov))
-        return Significance(
-            float(stats.norm.sf(z_obs)), z_obs, float(stats.norm.sf(z_exp)), z_exp, calculator
-        )
+        distributions = StatisticDistributions("q0", q0, q0_asimov)
+        p_obs, p_exp = float(stats.norm.sf(z_obs)), float(stats.norm.sf(z_exp))
+        return Significance(p_obs, z_obs, p_exp, z_exp, calculator, {}, distributions)
     if calculator != "toys":
         raise FitError(f"unknown calculator {calculator!r}; use 'asymptotics' or 'toys'")
     check_poi_bounds(model, "q0")
@@ -281,4 +338,7 @@ def significance(
         return float(stats.norm.isf(p)) if p > 0 else float("inf")
 
     errors = {"p0_obs": error_obs, "p0_exp": error_exp}
-    return Significance(p0_obs, z(p0_obs), p0_exp, z(p0_exp), "toys", errors)
+    distributions = StatisticDistributions(
+        "q0", observed.value, alternative=signal, null=background
+    )
+    return Significance(p0_obs, z(p0_obs), p0_exp, z(p0_exp), "toys", errors, distributions)

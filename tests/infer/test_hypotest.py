@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from nsbi.cli.main import cli
-from nsbi.infer.hypotest import hypotest, significance
+from nsbi.infer.hypotest import StatisticDistributions, hypotest, significance
 from nsbi.infer.limits import upper_limit
 from nsbi.model import Model
 from nsbi.workspace import Workspace
@@ -243,3 +243,35 @@ def test_fit_and_belt_take_interpolation_codes(write_spec, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["interpolation"] == {"normsys": "code1"}
+
+
+def test_statistic_distributions_are_the_asymptotic_laws():
+    """The survival functions behind the plots: under the tested hypothesis q_mu and q0 (at its
+    own Asimov) follow half a chi2 with one degree of freedom (CCGV eq. 49), checked against
+    scipy; under background only, q0 is half a chi2 too; and qtilde's tails at the observed
+    value are the CLs+b and CLb the calculator reports."""
+    q = np.linspace(0.05, 12, 400)
+    alternative, _ = StatisticDistributions("q", 1.0, asimov=3.0, poi_value=1.0).survival(q)
+    assert np.allclose(alternative, 0.5 * stats.chi2.sf(q, 1), atol=1e-12)
+    _, null = StatisticDistributions("q0", 1.0, asimov=3.0).survival(q)
+    assert np.allclose(null, 0.5 * stats.chi2.sf(q, 1), atol=1e-12)
+    result = hypotest(Model.from_workspace(Workspace(normsys_histosys())), 1.5)
+    d = result.distributions
+    assert d.name == "qtilde" and d.poi_value == 1.5
+    clsb, clb = d.survival(np.array([d.observed]))
+    assert np.isclose(clsb[0], result.clsb_obs, rtol=1e-9)
+    assert np.isclose(clb[0], result.clb_obs, rtol=1e-9)
+
+
+def test_cls_and_significance_plot_their_statistic(write_spec, tmp_path):
+    path = write_spec(normsys_histosys())
+    runner = CliRunner()
+    for args, name in (
+        (["cls", str(path), "--poi-value", "1.5"], "test_statistic"),
+        (["cls", str(path), "--calculator", "toys", "--toys", "200"], "test_statistic_toys"),
+        (["significance", str(path)], "q0"),
+    ):
+        folder = tmp_path / name
+        result = runner.invoke(cli, [*args, "--plot", str(folder), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in folder.iterdir())[-1].endswith(".png"), list(folder.iterdir())

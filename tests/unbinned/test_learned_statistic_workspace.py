@@ -37,9 +37,10 @@ def test_train_statistic_and_belt_with_it(trained_workspace, tmp_path):
         cli,
         ["train-statistic", str(trained_workspace), "--output", str(folder), "--steps", "150",
          "--batch", "16", "--validation", "64", "--theta-range", "0.5", "3", "--quiet",
-         "--report", str(tmp_path / "report.json")],
+         "--report", str(tmp_path / "report.json"), "--plot", str(tmp_path / "training")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "training" / "training.png").is_file()
     statistic = load_statistic(folder)
     assert statistic.observables and statistic.poi == "mu"
     assert json.loads((tmp_path / "report.json").read_text())["steps"][-1] == 150
