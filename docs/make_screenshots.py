@@ -10,6 +10,8 @@ seeded, fast run, so the pictures in the docs are what the commands draw:
   same workspace (a subset of its parameters, to stay fast; ``nsbi fit --ranking`` ranks all);
 - ``belt.png``: a Neyman belt with 400 toys per point on a one-bin counting experiment
   (pyhf's ``uncorrelated_background``), next to the asymptotic critical values;
+- ``q0.png``: the discovery statistic's asymptotic distributions under background only and
+  under signal, with the observed q0 of the same workspace (``nsbi significance --plot``);
 - ``closure.png``: the reweighting closure of a ratio ensemble learned on the interference toy
   of the tutorial (``closure_toy``), in its first observable.
 
@@ -39,7 +41,7 @@ ROOT = DOCS.parent
 WORKSPACE = ROOT / "workspaces" / "binned_sr_cr.json"
 DPI = 80
 #: the figures this script writes, and the docs reference
-FIGURES = ("scan.png", "ranking.png", "belt.png", "closure.png")
+FIGURES = ("scan.png", "ranking.png", "belt.png", "closure.png", "q0.png")
 #: the nuisance parameters ranked in ranking.png: the six leading ones of the full ranking
 #: (``nsbi fit workspaces/binned_sr_cr.json --ranking``), which takes four times longer
 RANKED = [
@@ -59,11 +61,13 @@ def save(fig, path: Path) -> Path:
 
 
 def binned_figures(output: Path) -> list[Path]:
-    """scan.png and ranking.png, in one pyhf-backend block (switching pyhf's backend is slow)."""
+    """scan.png, ranking.png and q0.png, in one pyhf-backend block (switching pyhf's backend
+    is slow)."""
     from nsbi.infer import asimov_model, fit, pulls, ranking, scan
+    from nsbi.infer.hypotest import significance
     from nsbi.model import Model
     from nsbi.model.binned import pyhf_torch_backend
-    from nsbi.plot import plot_ranking, plot_scan
+    from nsbi.plot import plot_ranking, plot_scan, plot_test_statistic
     from nsbi.workspace import Workspace
 
     with pyhf_torch_backend():
@@ -84,7 +88,13 @@ def binned_figures(output: Path) -> list[Path]:
         scan_fig = plot_scan([(name, s.values, s.t) for name, s in scans], parameter="mu")
         impacts = ranking(model, observed, parameters=RANKED)
         ranking_fig = plot_ranking(impacts, pulls(model, observed), poi="mu")
-    return [save(scan_fig, output / "scan.png"), save(ranking_fig, output / "ranking.png")]
+        discovery = significance(model)
+    q0_fig = plot_test_statistic(discovery.distributions)
+    return [
+        save(scan_fig, output / "scan.png"),
+        save(ranking_fig, output / "ranking.png"),
+        save(q0_fig, output / "q0.png"),
+    ]
 
 
 def belt_figure(output: Path) -> Path:

@@ -18,8 +18,11 @@ accumulate (N = 1, 5, 10, 25), and the expected coverage of the central 68% and 
 intervals. Figures (Fig. 5: images varying local and global parameters; Fig. 6: posteriors of
 theta_E and alpha as images accumulate) under OUT (default lensing_out/).
 
-Must show (issue 10): corr(theta_E mean, truth) >= 0.9; the alpha width shrinks with N;
-coverage within 5 points of nominal.
+Must show (issue 10): corr(theta_E mean, truth) >= 0.9; the alpha width shrinks with N (here:
+monotonically and by 10% at least from 1 to 25 images); coverage within 5 points of nominal.
+Measured with the reduced settings (2500 steps, 16 min on one core): corr 0.999, but the alpha
+width stays at the prior's (2.63 at N = 1, 2.61 at N = 25, prior 2.60): the subhalo signal is not
+learned at this training size, so the global must-show fails; the paper's settings need a GPU.
 """
 
 from __future__ import annotations
@@ -101,7 +104,11 @@ def main(out: Path) -> int:
         f"global: median posterior std of alpha (prior {prior_width:.3f}) at N = "
         + ", ".join(f"{n}: {w:.3f}" for n, w in zip(sizes, widths, strict=True))
     )
+    # shrinking means learning: monotone, and by a tenth at least from 1 to 25 images (a network
+    # that learned nothing about alpha returns the prior at every N, narrowing by float noise)
     shrinks = all(b < a for a, b in zip(widths, widths[1:], strict=False))
+    shrinks &= widths[-1] < 0.9 * widths[0]
+    print(f"alpha width at N = 25 / N = 1: {widths[-1] / widths[0]:.3f} (must be < 0.9)")
     ok &= shrinks
     for n, row in zip(sizes, coverage_rows, strict=True):
         text = ", ".join(f"{level:.0%}: {p:.3f} +- {e:.3f}" for level, (p, e) in row.items())

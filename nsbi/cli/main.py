@@ -227,11 +227,18 @@ def fit(
         paths = save_figure(figure, plot_dir, "ranking")
         if not quiet:
             click.echo("wrote " + ", ".join(map(str, paths)))
-    if plot_dir is not None and profile is None and impacts is None and not quiet:
-        click.echo(
-            "note: --plot draws the profile scan and the ranking; add --scan POI or --ranking",
-            err=True,
+    if plot_dir is not None:
+        from nsbi.plot import plot_correlation, plot_pulls, save_figure
+
+        paths = save_figure(
+            plot_correlation(model.parameters.names, result.correlation, threshold=0.05),
+            plot_dir,
+            "correlation",
         )
+        if pull_table:
+            paths += save_figure(plot_pulls(pull_table), plot_dir, "pulls")
+        if not quiet:
+            click.echo("wrote " + ", ".join(map(str, paths)))
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from nsbi.plot.belt import plot_belt, plot_toy_distributions
 from nsbi.plot.diagnostics import plot_calibration, plot_closure
+from nsbi.plot.fit import plot_correlation, plot_pulls
 from nsbi.plot.hypotest import plot_test_statistic, plot_training_history
 from nsbi.plot.limits import plot_brazil
 from nsbi.plot.posterior import (
@@ -16,6 +17,8 @@ from nsbi.plot.style import save_figure, set_style
 
 __all__ = [
     "plot_brazil",
+    "plot_pulls",
+    "plot_correlation",
     "plot_test_statistic",
     "plot_training_history",
     "plot_belt",

@@ -91,7 +91,8 @@ def test_scan_output_and_plot(tmp_path):
     assert scan["values"] == [0.0, 0.5, 1.0, 1.5, 2.0]
     assert len(scan["t"]) == 5 and min(scan["t"]) >= -1e-6
     for suffix in ("png", "pdf"):
-        assert (tmp_path / "figures" / f"scan_mu.{suffix}").stat().st_size > 1000
+        for name in ("scan_mu", "correlation", "pulls"):
+            assert (tmp_path / "figures" / f"{name}.{suffix}").stat().st_size > 1000
 
 
 def test_scan_outside_bounds_is_an_error():

@@ -405,3 +405,24 @@ def test_invalid_calls():
         toy.log_density("S", np.zeros((3, 3)))
     with pytest.raises(ValueError, match="n"):
         toy.sample("S", -1, rng=0)
+
+
+def test_asimov_statistic_equals_scipy_quadrature():
+    """The grid-integrated Asimov statistic against scipy's adaptive 2D quadrature of the same
+    integrand, and zero at the true value."""
+    from scipy import integrate
+
+    from nsbi.simulators import closure_toy
+
+    toy = closure_toy()
+
+    def integrand(y, x, mu_true, mu):
+        point = np.array([[x, y]])
+        log_t, log_m = toy.log_intensity(point, mu_true)[0], toy.log_intensity(point, mu)[0]
+        return 2 * (np.exp(log_t) * (log_t - log_m) - np.exp(log_t) + np.exp(log_m))
+
+    for mu_true, mu in ((1.0, 0.0), (1.2, 2.0)):
+        reference, _ = integrate.dblquad(integrand, -9, 9, -9, 9, args=(mu_true, mu),
+                                         epsabs=1e-10, epsrel=1e-8)  # fmt: skip
+        assert np.isclose(toy.asimov_statistic(mu_true, mu), reference, rtol=1e-6)
+    assert toy.asimov_statistic(1.3, [1.3])[0] == pytest.approx(0.0, abs=1e-12)

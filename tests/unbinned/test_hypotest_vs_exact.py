@@ -35,21 +35,18 @@ def _exact_minimum(toy, x, weights, bounds=(0.0, 5.0)):
     return result.x, result.fun
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the ratio accuracy issue 3 has not reached: at the session fixture's training "
-    "size the learned q0_A at Z = 3 is 8.33 against 9.00 (p0 44% high); 5% needs |dq| < 0.1",
-)
 def test_expected_p0_near_three_sigma_matches_exact(setup, toy):
     """The Asimov discovery p-value at the mu' where the exact one is 3 sigma: learned within 5%
-    relative of exact."""
-    model, x, asimov_weights = setup
-
-    def exact_q0(mu):
-        w = asimov_weights(mu)
-        return 2 * (toy.nll(0.0, x, w) - toy.nll(mu, x, w))
-
-    mu3 = optimize.brentq(lambda mu: exact_q0(mu) - 9.0, 0.05, 5.0, xtol=1e-10)
+    relative of exact (issue 6). The exact q0_A has no Monte Carlo: the Asimov statistic
+    integrated on a grid from the exact densities (``InterferenceToy.asimov_statistic``); the
+    learned one is nsbi's (its own Asimov data, its fits). Measured on this fixture: q0_A = 9.07
+    against 9, p0 3.6% low; the same training on the samples of seed 4 gives 9.46, p0 22% low,
+    so 5% is not yet reached for every draw of the simulation at 100k events per sample. (The
+    earlier reference, the exact NLL of reference
+    events weighted to the exact intensity, carried the pool's Monte Carlo noise: 8.85 against
+    its own 9.)"""
+    model, _, _ = setup
+    mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
     learned = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
     p_exact, p_learned = stats.norm.sf(3.0), stats.norm.sf(np.sqrt(learned))
     assert abs(p_learned / p_exact - 1) < 0.05, (mu3, learned, p_learned, p_exact)
@@ -66,8 +63,7 @@ def test_observed_cls_matches_exact(setup, toy, trained_workspace, mu):
     x_obs = observed_events(ws, ws.channel("SR")).features
     best, nll_best = _exact_minimum(toy, x_obs, np.ones(len(x_obs)))
     q = 0.0 if best > mu else 2 * (toy.nll(mu, x_obs, np.ones(len(x_obs))) - nll_best)
-    w0 = asimov_weights(0.0)
-    q_asimov = 2 * (toy.nll(mu, x_ref, w0) - toy.nll(0.0, x_ref, w0))
+    q_asimov = toy.asimov_statistic(0.0, mu)  # the exact Asimov statistic, no Monte Carlo
     exact = _asymptotic_pvalues(q, q_asimov, "qtilde")[2]
     learned = AsymptoticCalculator(model).hypotest(mu).cls_obs
     assert abs(learned / exact - 1) < 0.10, (mu, learned, exact)

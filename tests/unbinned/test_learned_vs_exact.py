@@ -9,7 +9,7 @@ from nsbi.infer.profile import curve_of
 from nsbi.model import Model
 from nsbi.ratios import load_ensemble
 from nsbi.workspace import Workspace
-from nsbi.workspace.events import observed_events, reference_events
+from nsbi.workspace.events import observed_events
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +38,26 @@ def _exact_scan(toy, x, weights, values):
     return curve_of(lambda mu: toy.nll(mu, x, weights), values, (0.0, 5.0))
 
 
-def test_expected_profile_scan_matches_exact_scan(model, trained_workspace, toy):
-    """Asimov data at mu = 1: |t_learned(mu) - t_exact(mu)| < 0.15 wherever t_exact(mu) < 4.
+def test_expected_profile_scan_matches_exact_scan(model, toy):
+    """Asimov data at mu = 1: |t_learned(mu) - t_exact(mu)| < 0.1 wherever t_exact(mu) < 4
+    (issue 3's target).
 
-    The target of issue 3 is 0.1; at this training size (100k events per sample, 5 members of
-    32x32, 20 epochs) the measured maximum is 0.075-0.10, at the edge t ~ 4, so the test holds
-    the line at 0.15 until better-trained ratios reach the target with margin.
-
-    Both scans use the same simulated reference events, weighted to the expected intensity at
-    mu = 1: by the learned ratios for the learned model, by the exact densities for the truth
-    (w_i = omega_i lambda(x_i | 1) / p_ref(x_i))."""
-    ws = Workspace.load(trained_workspace)
-    reference = reference_events(ws, ws.channel("SR"))
-    omega = reference.weights / reference.weights.sum()
-    x = reference.features
-    log_p_ref = toy.log_reference_density(x, toy.processes)
-    weights = omega * np.exp(toy.log_intensity(x, 1.0) - log_p_ref)
+    The learned scan is nsbi's: the model's own Asimov data (reference events weighted by the
+    learned intensity, yields from the sums of weights) fitted by nsbi. The exact scan has no
+    Monte Carlo at all: the expected statistic integrated on a grid from the exact densities
+    (``InterferenceToy.asimov_statistic``). (Measured on this fixture: 0.014. The same training
+    on other simulated samples scatters more: 0.127 with the samples of seed 4, so at 100k events
+    per sample the target holds for this fixture, not for every draw of the simulation; issue 3
+    stays open for that. An earlier reference, the exact NLL of the reference events weighted to the exact intensity,
+    carried the reference pool's Monte Carlo noise -- its weights do not sum to the analytic
+    yields it was paired with -- and showed 0.07-0.10 that were not the ratios' error.)"""
     values = np.linspace(0.0, 2.5, 26)
-    exact, _ = _exact_scan(toy, x, weights, values)
+    exact = toy.asimov_statistic(1.0, values)
     learned = scan(model.asimov(model.parameter_vector({"mu": 1.0})), values=values)
     inside = exact < 4.0
     assert inside.sum() >= 8
     difference = np.abs(learned.t - exact)[inside]
-    assert difference.max() < 0.15, dict(zip(values[inside], difference.round(3), strict=True))
+    assert difference.max() < 0.1, dict(zip(values[inside], difference.round(3), strict=True))
 
 
 def test_observed_profile_scan_follows_exact_scan(model, trained_workspace, toy):
