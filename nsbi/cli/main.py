@@ -168,6 +168,7 @@ def fit(
                 fix=fixed,
                 best_fit=result,
                 tolerance=tolerance,
+                progress=not quiet,
             )
         impacts = ranking(model, result, tolerance=tolerance) if rank else None
     except NSBIError as error:

@@ -144,9 +144,9 @@ def coverage(
 
     rows = range(observations)
     if progress:
-        from tqdm.auto import tqdm
+        from nsbi.progress import progress_bar
 
-        rows = tqdm(rows, unit="observation", desc="coverage")
+        rows = progress_bar(rows, unit="observation", desc="coverage")
     critical = np.empty((observations, len(cl)))
     for i in rows:
         generation = conditional.values[i] if construction == "profile" else point

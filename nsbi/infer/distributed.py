@@ -319,9 +319,9 @@ def run_belt(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from nsbi.progress import progress_bar
 
-        bar = tqdm(total=len(grid) * toys, unit="toy", desc="belt")
+        bar = progress_bar(total=len(grid) * toys, unit="toy", desc="belt")
         bar.update(sum(len(t) for t, _ in results.values()))
 
     def finish(g: int, c: int, start: int, stop: int, value: tuple[np.ndarray, int]) -> None:

@@ -111,6 +111,7 @@ def scan(
     fix: dict[str, float] | None = None,
     best_fit: FitResult | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    progress: bool = False,
 ) -> ProfileScan:
     """Profile ``parameter`` (the POI by default) over ``values``.
 
@@ -120,6 +121,7 @@ def scan(
         values: points of the scan (default: 21 points over the parameter's bounds).
         fix: other parameters held fixed throughout.
         best_fit: an unconditional fit to reuse (else one is made).
+        progress: draw a progress bar over the conditional fits (:mod:`nsbi.progress`).
     """
     space = model.parameters
     parameter = parameter or space.poi
@@ -141,7 +143,10 @@ def scan(
     order = list(range(start, len(values))) + list(range(start - 1, -1, -1))
     fits: list[FitResult | None] = [None] * len(values)
     previous = best_fit.values
-    for k, i in enumerate(order):
+    from nsbi.progress import progress_bar
+
+    for k, i in enumerate(progress_bar(order, desc=f"scan {parameter}", unit="fit",
+                                       enabled=progress, leave=False)):  # fmt: skip
         if k > 0 and i == start - 1:
             previous = best_fit.values  # the downward branch starts again from the best fit
         result = minimize(

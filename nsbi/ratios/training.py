@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from nsbi.progress import progress_bar
 from nsbi.ratios.classifier import RatioClassifier
 
 __all__ = ["TrainingConfig", "TrainingHistory", "train_classifier"]
@@ -189,7 +189,7 @@ def train_classifier(
     history = TrainingHistory()
     best_state, best_loss, stale = None, float("inf"), 0
     n = len(x_train)
-    bar = tqdm(range(config.epochs), desc=description, disable=not progress, leave=False)
+    bar = progress_bar(range(config.epochs), desc=description, enabled=progress, leave=False)
     for epoch in bar:
         net.train()
         order = torch.randperm(n, generator=torch_generator).to(config.device)

@@ -65,9 +65,9 @@ def optimise(
         )
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from nsbi.progress import progress_bar
 
-        bar = tqdm(total=steps, unit="step", desc=progress)
+        bar = progress_bar(total=steps, unit="step", desc=progress)
     history = TrainingHistory([], [], 0, 0.0)
     best_loss, best_state = math.inf, None
     network.train()
