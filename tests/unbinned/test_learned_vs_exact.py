@@ -48,9 +48,10 @@ def test_expected_profile_scan_matches_exact_scan(model, toy):
     (``InterferenceToy.asimov_statistic``). (Measured on this fixture: 0.014. The same training
     on other simulated samples scatters more: 0.127 with the samples of seed 4, so at 100k events
     per sample the target holds for this fixture, not for every draw of the simulation; issue 3
-    stays open for that. An earlier reference, the exact NLL of the reference events weighted to the exact intensity,
-    carried the reference pool's Monte Carlo noise -- its weights do not sum to the analytic
-    yields it was paired with -- and showed 0.07-0.10 that were not the ratios' error.)"""
+    stays open for that. An earlier reference, the exact NLL of the reference events weighted to
+    the exact intensity, carried the reference pool's Monte Carlo noise -- its weights do not
+    sum to the analytic yields it was paired with -- and showed 0.07-0.10 that were not the
+    ratios' error.)"""
     values = np.linspace(0.0, 2.5, 26)
     exact = toy.asimov_statistic(1.0, values)
     learned = scan(model.asimov(model.parameter_vector({"mu": 1.0})), values=values)
