@@ -129,6 +129,7 @@ def plot_method_comparison(
     axes[1].set_ylabel(rf"median $\sigma_{{{parameter}}}$")
     for ax in axes:
         ax.set_xlabel(xlabel)
+        ax.margins(x=0.06)  # the end markers whole
     axes[1].legend(fontsize="small")
     label(axes[0], "Simulation")
     fig.tight_layout()
