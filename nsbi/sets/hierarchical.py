@@ -30,20 +30,17 @@ Heads are those of :mod:`nsbi.sets.posterior` (``"gaussian"`` full-covariance no
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from nsbi.io.atomic import atomic_directory
 from nsbi.sets.deep_set import ACTIVATIONS, _mlp
 from nsbi.sets.posterior import make_head
-from nsbi.sets.profile_statistic import SetModelError
+from nsbi.sets.storage import load_set_weights, read_set_metadata, write_set_model
 from nsbi.sets.training import TrainingHistory, optimise
 
 __all__ = [
@@ -355,9 +352,7 @@ def _tensors(batch):
     return tuple(torch.as_tensor(np.asarray(b), dtype=torch.float32) for b in batch)
 
 
-_WEIGHTS = "network.safetensors"
 _METADATA = "hierarchical.json"
-FORMAT_VERSION = 1
 
 
 def save_hierarchical(model: HierarchicalPosterior, directory: str | Path) -> Path:
@@ -373,40 +368,20 @@ def save_hierarchical(model: HierarchicalPosterior, directory: str | Path) -> Pa
     """
     from nsbi import __version__
 
-    directory = Path(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
-        "format_version": FORMAT_VERSION,
         "kind": "hierarchical_posterior",
         "network": model.config,
         "nsbi_version": __version__,
         **getattr(model, "metadata", {}),
     }
-    with atomic_directory(directory) as tmp:
-        save_file(tensors, str(tmp / _WEIGHTS))
-        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
-    return directory
+    return write_set_model(directory, model, _METADATA, metadata)
 
 
 def load_hierarchical(directory: str | Path) -> HierarchicalPosterior:
     """Read a model written by :func:`save_hierarchical` (weights only, no pickle)."""
-    directory = Path(directory)
-    path = directory / _METADATA
-    if not path.is_file():
-        raise SetModelError(f"no hierarchical posterior at {directory} (missing {_METADATA})")
-    try:
-        metadata = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SetModelError(f"{path}: unreadable JSON (line {error.lineno}: {error.msg})") from None
-    if (
-        metadata.get("kind") != "hierarchical_posterior"
-        or metadata.get("format_version") != FORMAT_VERSION
-    ):
-        raise SetModelError(f"{path}: not a hierarchical posterior of format {FORMAT_VERSION}")
-    model = HierarchicalPosterior(**metadata["network"])
-    try:
-        model.load_state_dict(load_file(str(directory / _WEIGHTS)), strict=True)
-    except (RuntimeError, FileNotFoundError) as error:
-        raise SetModelError(f"{directory}: weights do not match {path} ({error})") from None
+    metadata, path = read_set_metadata(
+        directory, _METADATA, "hierarchical_posterior", "hierarchical posterior"
+    )
+    model = load_set_weights(HierarchicalPosterior(**metadata["network"]), directory, path)
     model.metadata = {k: v for k, v in metadata.items() if k in ("training", "source", "history")}
     return model.eval()

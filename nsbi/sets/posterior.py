@@ -53,20 +53,17 @@ and every density is reported in the original units.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from nsbi.io.atomic import atomic_directory
 from nsbi.sets.deep_set import DeepSet, feature_scaler
-from nsbi.sets.profile_statistic import SetModelError
+from nsbi.sets.storage import load_set_weights, read_set_metadata, write_set_model
 from nsbi.sets.training import TrainingHistory, optimise
 
 __all__ = [
@@ -80,8 +77,6 @@ __all__ = [
     "load_posterior",
 ]
 
-FORMAT_VERSION = 1
-_WEIGHTS = "network.safetensors"
 _METADATA = "posterior.json"
 
 
@@ -587,44 +582,26 @@ def save_posterior(model: nn.Module, directory: str | Path) -> Path:
     from nsbi import __version__
     from nsbi.sets.transformer import CausalSetTransformer
 
-    directory = Path(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     transformer = isinstance(model, CausalSetTransformer)
     metadata = {
-        "format_version": FORMAT_VERSION,
         "kind": "set_posterior",
         "architecture": "transformer" if transformer else "deep_set",
         "network": model.config,
         "nsbi_version": __version__,
         **getattr(model, "metadata", {}),
     }
-    with atomic_directory(directory) as tmp:
-        save_file(tensors, str(tmp / _WEIGHTS))
-        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
-    return directory
+    return write_set_model(directory, model, _METADATA, metadata)
 
 
 def load_posterior(directory: str | Path) -> nn.Module:
     """Read a posterior written by :func:`save_posterior` (weights only, no pickle)."""
-    directory = Path(directory)
-    path = directory / _METADATA
-    if not path.is_file():
-        raise SetModelError(f"no set posterior at {directory} (missing {_METADATA}); train one")
-    try:
-        metadata = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SetModelError(f"{path}: unreadable JSON (line {error.lineno}: {error.msg})") from None
-    if metadata.get("kind") != "set_posterior" or metadata.get("format_version") != FORMAT_VERSION:
-        raise SetModelError(f"{path}: not a set posterior of format {FORMAT_VERSION}; retrain it")
+    metadata, path = read_set_metadata(directory, _METADATA, "set_posterior", "set posterior")
     if metadata.get("architecture") == "transformer":
         from nsbi.sets.transformer import CausalSetTransformer
 
         model = CausalSetTransformer(**metadata["network"])
     else:
         model = SetPosterior(**metadata["network"])
-    try:
-        model.load_state_dict(load_file(str(directory / _WEIGHTS)), strict=True)
-    except (RuntimeError, FileNotFoundError) as error:
-        raise SetModelError(f"{directory}: weights do not match {path} ({error})") from None
+    load_set_weights(model, directory, path)
     model.metadata = {k: v for k, v in metadata.items() if k in ("training", "source", "history")}
     return model.eval()

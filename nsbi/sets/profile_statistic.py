@@ -39,7 +39,6 @@ any ordering gives exact coverage once calibrated, a good one gives short interv
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,11 +46,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from nsbi.exceptions import NSBIError
-from nsbi.io.atomic import atomic_directory
 from nsbi.sets.deep_set import DeepSet, feature_scaler
+from nsbi.sets.storage import SetModelError, load_set_weights, read_set_metadata, write_set_model
 from nsbi.sets.training import TrainingHistory, optimise
 
 __all__ = [
@@ -65,13 +62,7 @@ __all__ = [
     "SetModelError",
 ]
 
-FORMAT_VERSION = 1
-_WEIGHTS = "network.safetensors"
 _METADATA = "statistic.json"
-
-
-class SetModelError(NSBIError):
-    """A set model that is missing, unreadable or does not fit its use."""
 
 
 @dataclass
@@ -331,10 +322,7 @@ def save_statistic(statistic: LearnedStatistic, directory: str | Path) -> Path:
     """
     from nsbi import __version__
 
-    directory = Path(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in statistic.network.state_dict().items()}
     metadata = {
-        "format_version": FORMAT_VERSION,
         "kind": "learned_statistic",
         "poi": statistic.poi,
         "observables": list(statistic.observables),
@@ -342,42 +330,16 @@ def save_statistic(statistic: LearnedStatistic, directory: str | Path) -> Path:
         "nsbi_version": __version__,
         **statistic.metadata,
     }
-    with atomic_directory(directory) as tmp:
-        save_file(tensors, str(tmp / _WEIGHTS))
-        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
-    return directory
+    return write_set_model(directory, statistic.network, _METADATA, metadata)
 
 
 def load_statistic(directory: str | Path) -> LearnedStatistic:
     """Read a statistic written by :func:`save_statistic` (weights only, no pickle)."""
-    directory = Path(directory)
-    path = directory / _METADATA
-    if not path.is_file():
-        raise SetModelError(
-            f"no learned statistic at {directory} (missing {_METADATA}); train one with "
-            "`nsbi train-statistic`"
-        )
-    try:
-        metadata = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SetModelError(
-            f"{path}: unreadable JSON (line {error.lineno}: {error.msg}); retrain it"
-        ) from None
-    if metadata.get("format_version") != FORMAT_VERSION or metadata.get("kind") != (
-        "learned_statistic"
-    ):
-        raise SetModelError(
-            f"{path}: not a learned statistic of format {FORMAT_VERSION} (kind "
-            f"{metadata.get('kind')!r}, format {metadata.get('format_version')!r}); retrain it"
-        )
-    weights = directory / _WEIGHTS
-    if not weights.is_file():
-        raise SetModelError(f"{directory}: missing {_WEIGHTS}; retrain it")
-    network = DeepSet(**metadata["network"])
-    try:
-        network.load_state_dict(load_file(str(weights)), strict=True)
-    except RuntimeError as error:
-        raise SetModelError(f"{weights}: does not match {path} ({error}); retrain it") from None
+    metadata, path = read_set_metadata(
+        directory, _METADATA, "learned_statistic", "learned statistic",
+        "train one with `nsbi train-statistic`",
+    )  # fmt: skip
+    network = load_set_weights(DeepSet(**metadata["network"]), directory, path)
     extra = {
         k: v
         for k, v in metadata.items()

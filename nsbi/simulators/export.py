@@ -21,6 +21,7 @@ samples: every ratio :math:`r_j = p_j/p_\text{ref}` is then bounded by :math:`\n
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,31 +98,46 @@ def write_toy_workspace(
         {TREE: {name: data[:, k] for k, name in enumerate(names)}},
     )
 
+    return write_unbinned_workspace(
+        directory, names, reference, samples, training, "interference", poi_bounds
+    )
+
+
+def write_unbinned_workspace(
+    directory: str | Path,
+    observables: Sequence[str],
+    reference: Sequence[str],
+    samples: list[dict],
+    training: dict | None,
+    measurement: str,
+    poi_bounds: Sequence[float],
+    interpolation: dict | None = None,
+) -> Path:
+    """Write ``directory/workspace.json``: one unbinned channel (``SR``) of ``samples`` over
+    ``observables`` against the pooled ``reference``, data from ``ntuples/data.root``, and one
+    measurement of the POI ``mu`` (init 1, ``poi_bounds``; ``interpolation`` codes if given):
+    the workspace the toy writers share."""
     channel = {
         "name": CHANNEL,
         "type": "unbinned",
-        "observables": list(names),
+        "observables": list(observables),
         "reference": {"samples": list(reference)},
         "samples": samples,
     }
     if training:
         channel["training"] = dict(training)
+    config = {
+        "poi": "mu",
+        "parameters": [{"name": "mu", "inits": [1.0], "bounds": [list(map(float, poi_bounds))]}],
+    }
+    if interpolation:
+        config["interpolation"] = dict(interpolation)
     spec = {
         "version": "1.0.0",
         "channels": [channel],
         "observations": [{"name": CHANNEL, "source": {"file": "ntuples/data.root", "tree": TREE}}],
-        "measurements": [
-            {
-                "name": "interference",
-                "config": {
-                    "poi": "mu",
-                    "parameters": [
-                        {"name": "mu", "inits": [1.0], "bounds": [list(map(float, poi_bounds))]}
-                    ],
-                },
-            }
-        ],
+        "measurements": [{"name": measurement, "config": config}],
     }
-    path = directory / "workspace.json"
+    path = Path(directory) / "workspace.json"
     write_json(path, spec)
     return path

@@ -40,8 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nsbi.io import write_ntuple
-from nsbi.io.atomic import write_json
-from nsbi.simulators.export import CHANNEL, TREE
+from nsbi.simulators.export import TREE, write_unbinned_workspace
 from nsbi.simulators.interference import InterferenceToy
 
 __all__ = ["OffShellToy", "write_offshell_workspace"]
@@ -324,31 +323,6 @@ def write_offshell_workspace(
     data = toy.sample_events(observed_mu, rng if observed_seed is None else observed_seed)
     write_ntuple(directory / "ntuples" / "data.root", {TREE: branches(data)})
 
-    channel = {
-        "name": CHANNEL,
-        "type": "unbinned",
-        "observables": list(names),
-        "reference": {"samples": list(reference)},
-        "samples": samples,
-    }
-    if training:
-        channel["training"] = dict(training)
-    spec = {
-        "version": "1.0.0",
-        "channels": [channel],
-        "observations": [{"name": CHANNEL, "source": {"file": "ntuples/data.root", "tree": TREE}}],
-        "measurements": [
-            {
-                "name": "offshell",
-                "config": {
-                    "poi": "mu",
-                    "parameters": [
-                        {"name": "mu", "inits": [1.0], "bounds": [list(map(float, poi_bounds))]}
-                    ],
-                },
-            }
-        ],
-    }
-    path = directory / "workspace.json"
-    write_json(path, spec)
-    return path
+    return write_unbinned_workspace(
+        directory, names, reference, samples, training, "offshell", poi_bounds
+    )

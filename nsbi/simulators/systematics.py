@@ -45,9 +45,8 @@ import numpy as np
 import torch
 
 from nsbi.io import write_ntuple
-from nsbi.io.atomic import write_json
 from nsbi.model.interpolation import code4
-from nsbi.simulators.export import CHANNEL, TREE
+from nsbi.simulators.export import TREE, write_unbinned_workspace
 
 __all__ = ["SystematicsToy", "write_systematics_workspace"]
 
@@ -209,48 +208,26 @@ def write_systematics_workspace(
     def source(process):
         return {"file": f"ntuples/{process}.root", "tree": TREE, "weight": "weight"}
 
-    channel = {
-        "name": CHANNEL,
-        "type": "unbinned",
-        "observables": ["x"],
-        "reference": {"samples": ["S", "B"]},
-        "samples": [
-            {"name": "S", "source": source("S"), "coefficient": "mu", "modifiers": []},
-            {
-                "name": "B",
-                "source": source("B"),
-                "modifiers": [
-                    {
-                        "name": "alpha_shape",
-                        "type": "shape",
-                        "data": {"hi": {"tree": "B_up"}, "lo": {"tree": "B_down"}},
-                    },
-                    {
-                        "name": "alpha_norm",
-                        "type": "normsys",
-                        "data": {"hi": toy.kappa_hi, "lo": toy.kappa_lo},
-                    },
-                ],
-            },
-        ],
-    }
-    if training:
-        channel["training"] = dict(training)
-    spec = {
-        "version": "1.0.0",
-        "channels": [channel],
-        "observations": [{"name": CHANNEL, "source": {"file": "ntuples/data.root", "tree": TREE}}],
-        "measurements": [
-            {
-                "name": "systematics",
-                "config": {
-                    "poi": "mu",
-                    "parameters": [{"name": "mu", "inits": [1.0], "bounds": [[0.0, 5.0]]}],
-                    "interpolation": {"normsys": "code4", "shape": shape_code},
+    samples = [
+        {"name": "S", "source": source("S"), "coefficient": "mu", "modifiers": []},
+        {
+            "name": "B",
+            "source": source("B"),
+            "modifiers": [
+                {
+                    "name": "alpha_shape",
+                    "type": "shape",
+                    "data": {"hi": {"tree": "B_up"}, "lo": {"tree": "B_down"}},
                 },
-            }
-        ],
-    }
-    path = directory / "workspace.json"
-    write_json(path, spec)
-    return path
+                {
+                    "name": "alpha_norm",
+                    "type": "normsys",
+                    "data": {"hi": toy.kappa_hi, "lo": toy.kappa_lo},
+                },
+            ],
+        },
+    ]
+    return write_unbinned_workspace(
+        directory, ["x"], ["S", "B"], samples, training, "systematics", (0.0, 5.0),
+        {"normsys": "code4", "shape": shape_code},
+    )  # fmt: skip
