@@ -275,3 +275,9 @@ def test_cls_and_significance_plot_their_statistic(write_spec, tmp_path):
         result = runner.invoke(cli, [*args, "--plot", str(folder), "--quiet"])
         assert result.exit_code == 0, result.output
         assert sorted(p.name for p in folder.iterdir())[-1].endswith(".png"), list(folder.iterdir())
+
+
+def test_toy_distributions_have_no_asymptotic_survival():
+    toys = StatisticDistributions("q", 1.0, alternative=np.ones(3), null=np.zeros(3))
+    with pytest.raises(ValueError, match="asymptotic"):
+        toys.survival(np.array([1.0]))

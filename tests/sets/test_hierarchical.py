@@ -117,3 +117,16 @@ def test_toy_exact_posterior_is_the_conjugate_update():
     mean, std = toy.global_posterior(x, mask)
     assert np.isclose((w * grid).sum(), mean[0], atol=1e-6)
     assert np.isclose(np.sqrt((w * (grid - mean[0]) ** 2).sum()), std[0], rtol=1e-5)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    from nsbi.sets import SetModelError, load_hierarchical, save_posterior
+    from nsbi.sets.posterior import SetPosterior
+
+    with pytest.raises(SetModelError, match="no hierarchical posterior .*hierarchical.json"):
+        load_hierarchical(tmp_path / "missing")
+    folder = save_posterior(SetPosterior(1, 1, encoder=(4,), embedding=2, decoder=(4,)),
+                            tmp_path / "posterior")  # fmt: skip
+    (folder / "hierarchical.json").write_text((folder / "posterior.json").read_text())
+    with pytest.raises(SetModelError, match="not a hierarchical posterior .*kind 'set_posterior'"):
+        load_hierarchical(folder)

@@ -426,3 +426,8 @@ def test_asimov_statistic_equals_scipy_quadrature():
                                          epsabs=1e-10, epsrel=1e-8)  # fmt: skip
         assert np.isclose(toy.asimov_statistic(mu_true, mu), reference, rtol=1e-6)
     assert toy.asimov_statistic(1.3, [1.3])[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_asimov_statistic_refuses_grids_beyond_three_dimensions():
+    with pytest.raises(ValueError, match="d <= 3, not d = 4"):
+        InterferenceToy(d=4).asimov_statistic(1.0, 0.0)
