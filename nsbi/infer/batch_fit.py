@@ -17,6 +17,13 @@ outwards held there (a projected Newton method). A toy has converged when its es
 distance to the minimum :math:`\mathrm{EDM} = \tfrac12 g^T H^{-1} g` is below ``edm_goal``
 (MIGRAD's criterion) and its Hessian is positive definite on the free parameters.
 
+Each toy starts at the better of ``init`` and a coarse scan of the free POI over its range
+(the other parameters at ``init``): one batched NLL evaluation per scan point. A Newton method
+started on the far side of a strongly curved region crawls: with :math:`\sqrt{\mu}`
+coefficients (interference) a toy started at :math:`\mu \approx 0` whose minimum is at
+:math:`\hat\mu > 0` only triples :math:`\mu` per step (the Newton step of
+:math:`b\sqrt{\mu} + c\mu` near 0 is :math:`2\mu`).
+
 Toys that have not converged after ``max_iterations`` are refitted one by one with iminuit
 (:func:`nsbi.infer.minimize`), the reference; their count is reported as ``fallbacks``.
 """
@@ -116,6 +123,40 @@ def _infinite_slopes_at_bounds(model, x, free, value, g, hessian, lo_f, hi_f, ne
     return x, value, torch.nan_to_num(g, nan=0.0), torch.nan_to_num(hessian, nan=0.0)
 
 
+#: the POI scan of the starting points, as fractions of the POI's range from its lower bound:
+#: geometric near the bound (where :math:`\sqrt{\mu}` curvature is), then even.
+_START_FRACTIONS = (1e-6, 1e-5, 1e-4, 1e-3, 0.003, 0.01, 0.03, 0.06, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)
+
+
+def _projected_newton_step(
+    hessian: torch.Tensor, g: torch.Tensor, active: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Newton step on the parameters not in ``active`` (whose gradient ``g`` is already 0),
+    with the Hessian made positive definite; and whether it was already."""
+    mask = (~active).double()
+    h = hessian * mask[:, :, None] * mask[:, None, :] + torch.diag_embed(active.double())
+    modified, vectors, positive = positive_definite(h)
+    projected = (vectors.transpose(1, 2) @ g[..., None])[..., 0] / modified
+    return -(vectors @ projected[..., None])[..., 0], positive
+
+
+def _best_poi_start(bound: Model, x: torch.Tensor, poi: int, lo: float, hi: float) -> torch.Tensor:
+    """``x`` with each toy's POI moved to the scan point (or kept) of lowest NLL."""
+    with torch.no_grad():
+        best_value = torch.nan_to_num(bound.nll(x), nan=torch.inf)
+        best = x[:, poi].clone()
+        for fraction in _START_FRACTIONS:
+            trial = x.clone()
+            trial[:, poi] = lo + fraction * (hi - lo)
+            value = torch.nan_to_num(bound.nll(trial), nan=torch.inf)
+            better = value < best_value
+            best = torch.where(better, trial[:, poi], best)
+            best_value = torch.where(better, value, best_value)
+    x = x.clone()
+    x[:, poi] = best
+    return x
+
+
 def fit_toys(
     model: Model,
     toys: PseudoExperiments,
@@ -160,8 +201,11 @@ def fit_toys(
     lo = torch.tensor([b[0] for b in space.bounds], dtype=torch.float64)
     hi = torch.tensor([b[1] for b in space.bounds], dtype=torch.float64)
     x = torch.minimum(torch.maximum(x, lo), hi)
-    x = torch.from_numpy(np.stack([off_kinks(row, fixed, space.bounds) for row in x.numpy()]))
     bound = toys.bind(model)
+    poi = space.poi_index
+    if poi is not None and not fixed[poi] and bool(torch.isfinite(hi[poi] - lo[poi])):
+        x = _best_poi_start(bound, x, poi, float(lo[poi]), float(hi[poi]))
+    x = torch.from_numpy(np.stack([off_kinks(row, fixed, space.bounds) for row in x.numpy()]))
     converged = torch.zeros(t, dtype=torch.bool)
     iterations = 0
     with pyhf_torch_backend():
@@ -188,21 +232,34 @@ def fit_toys(
                 bound, x, free, value, grad[:, free], hessian, lo_f, hi_f, near
             )
             xf = x[:, free]
-            # projected Newton: parameters on a bound (within 1e-9 of their range, which
-            # rounding leaves) and pushed outwards are snapped onto it and stay there
-            at_lo, at_hi = (xf <= lo_f + near) & (g > 0), (xf >= hi_f - near) & (g < 0)
-            active = at_lo | at_hi
-            if bool(active.any()):
-                xf = torch.where(at_lo, lo_f, torch.where(at_hi, hi_f, xf))
-                x[:, free] = xf
-            g = torch.where(active, 0.0, g)
-            mask = (~active).double()
-            h = hessian * mask[:, :, None] * mask[:, None, :]
-            h = h + torch.diag_embed(active.double())
-            modified, vectors, positive = positive_definite(h)
-            step = -(
-                vectors @ ((vectors.transpose(1, 2) @ g[..., None])[..., 0] / modified)[..., None]
-            )[..., 0]
+            # projected Newton: parameters pushed outwards on a bound (within 1e-9 of the
+            # range, which rounding leaves) are held there. So are those pushed outwards within
+            # 1e-3 of the range of a bound whose Newton step crosses it, snapped onto it where
+            # that lowers the NLL: else a parameter just inside a bound clips every step at
+            # the bound, which spoils the steps of the others. (Where it would raise the NLL
+            # the step overshoots a minimum inside, as Newton steps on sqrt(mu) do near 0.)
+            pushed_lo, pushed_hi = g > 0, g < 0
+            active = ((xf <= lo_f + near) & pushed_lo) | ((xf >= hi_f - near) & pushed_hi)
+            g_raw, close = g, 1e-3 * (hi_f - lo_f)
+            while True:  # each pass adds parameters to the active set, or ends
+                g = torch.where(active, 0.0, g_raw)
+                step, positive = _projected_newton_step(hessian, g, active)
+                snap_lo = ~active & pushed_lo & (xf <= lo_f + close) & (xf + step < lo_f)
+                snap_hi = ~active & pushed_hi & (xf >= hi_f - close) & (xf + step > hi_f)
+                snap = snap_lo | snap_hi
+                if not bool(snap.any()):
+                    break
+                trial = x.clone()
+                trial[:, free] = torch.where(snap_lo, lo_f, torch.where(snap_hi, hi_f, xf))
+                with torch.no_grad():
+                    trial_value = bound.nll(trial)
+                lower = snap.any(-1) & (trial_value <= value)
+                if not bool(lower.any()):
+                    break
+                active = active | (snap & lower[:, None])
+                x = torch.where(lower[:, None], trial, x)
+                value = torch.where(lower, trial_value, value)
+                xf = x[:, free]
             edm = 0.5 * (g * -step).sum(-1)
             converged = positive & (edm < edm_goal)
             if bool(converged.all()):

@@ -9,7 +9,9 @@ Every channel kind fluctuates as the data would:
   method): with the Asimov weights :math:`w_i^A = \omega_i \lambda(x_i|\theta)/p_\text{ref}(x_i)`
   (which sum to :math:`\nu(\theta)`), a pseudo-experiment has weights
   :math:`w_i \sim \text{Pois}(w_i^A)`, so its total is :math:`\text{Pois}(\nu)` and its events
-  follow the model's intensity on the reference sample;
+  follow the model's intensity on the reference sample; only the nonzero weights are kept
+  (:class:`~nsbi.model.unbinned.SparseWeights`: about :math:`\nu` of the reference events per
+  toy), so fits of toys cost :math:`O(\nu)` per NLL evaluation, not :math:`O(N_\text{ref})`;
 - **constraints of parameters only unbinned channels use**: :math:`a_k \sim
   \mathcal{N}(\theta_k, \sigma_k)`.
 
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from nsbi.model import Model
+from nsbi.model.unbinned import SparseWeights
 
 __all__ = ["PseudoExperiments", "generate"]
 
@@ -38,13 +41,14 @@ class PseudoExperiments:
     Attributes:
         indices: the toy indices (in their stream).
         binned: ``(T, ndata)`` main counts then auxiliary data of the binned channels, or ``None``.
-        weights: ``{channel: (T, n_reference)}`` Poisson weights of the reference events.
+        weights: ``{channel: SparseWeights}``: the Poisson weights of the reference events
+            (``(T, n_reference)`` with :meth:`~nsbi.model.unbinned.SparseWeights.to_dense`).
         aux: ``(T, n_constraints)`` auxiliary data of the non-pyhf constraints.
     """
 
     indices: np.ndarray
     binned: torch.Tensor | None
-    weights: dict[str, torch.Tensor]
+    weights: dict[str, SparseWeights]
     aux: torch.Tensor
 
     def __len__(self) -> int:
@@ -124,7 +128,9 @@ def generate(
             )
             rows_binned.append(row)
         for name, weights in asimov.items():
-            rows_weights[name].append(rng.poisson(weights).astype(np.float64))
+            counts = rng.poisson(weights)
+            events = np.flatnonzero(counts)
+            rows_weights[name].append((events, counts[events].astype(np.float64)))
         rows_aux.append(rng.normal(centres, widths))
     if model.binned is not None:
         binned = torch.as_tensor(np.stack(rows_binned)) if len(indices) else None
@@ -132,6 +138,17 @@ def generate(
     return PseudoExperiments(
         indices=indices,
         binned=binned,
-        weights={k: torch.as_tensor(np.stack(v).reshape(t, -1)) for k, v in rows_weights.items()},
+        weights={k: _padded(v, len(asimov[k])) for k, v in rows_weights.items()},
         aux=torch.as_tensor(np.stack(rows_aux).reshape(t, len(constraints))),
     )
+
+
+def _padded(rows: list[tuple[np.ndarray, np.ndarray]], n_events: int) -> SparseWeights:
+    """One :class:`SparseWeights` from each toy's (events, weights), padded to the longest."""
+    width = max((len(events) for events, _ in rows), default=0)
+    index = np.zeros((len(rows), width), dtype=np.int64)
+    weights = np.zeros((len(rows), width), dtype=np.float64)
+    for t, (events, values) in enumerate(rows):
+        index[t, : len(events)] = events
+        weights[t, : len(events)] = values
+    return SparseWeights(torch.from_numpy(index), torch.from_numpy(weights), n_events)

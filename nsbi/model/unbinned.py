@@ -26,6 +26,9 @@ is fitted exactly at :math:`\theta_A`.
 
 The NLL is linear in the event weights, so observed data (weights 1), Asimov data and a batch of
 Poisson-reweighted pseudo-experiments (a ``(toys, events)`` weight matrix) are one computation.
+A pseudo-experiment of :math:`\nu` expected events reweights :math:`N_\text{ref} \gg \nu`
+reference events with Poisson weights that are almost all zero; :class:`SparseWeights` keeps
+only the nonzero ones, so the event sum costs :math:`O(\nu)` per toy, not :math:`O(N_\text{ref})`.
 """
 
 from __future__ import annotations
@@ -39,11 +42,66 @@ from nsbi.model.interpolation import code1, code4, code4_coefficients
 from nsbi.model.shapes import ShapeSystematics
 from nsbi.workspace.expressions import Expression
 
-__all__ = ["UnbinnedChannel", "UnbinnedSample", "YieldModifier"]
+__all__ = ["SparseWeights", "UnbinnedChannel", "UnbinnedSample", "YieldModifier"]
 
 #: floor of the per-event intensity sum: a parameter point where the learned mixture is not
 #: positive at an event gets a large, finite penalty instead of a NaN.
 _INTENSITY_FLOOR = 1e-200
+
+
+@dataclass(frozen=True)
+class SparseWeights:
+    """Per-event weights of ``T`` datasets over ``n`` events, keeping the nonzero ones only.
+
+    Row :math:`t` has weight ``weights[t, k]`` on event ``index[t, k]``; rows shorter than the
+    longest are padded with weight 0 on event 0 (a zero weight adds nothing to the NLL). A
+    single dataset has 1-d ``index`` and ``weights``.
+
+    Example:
+        >>> dense = torch.tensor([[0.0, 2.0, 0.0, 1.0], [0.0, 0.0, 0.0, 3.0]], dtype=torch.float64)
+        >>> sparse = SparseWeights.from_dense(dense)
+        >>> sparse.index.tolist(), sparse.weights.tolist()
+        ([[1, 3], [3, 0]], [[2.0, 1.0], [3.0, 0.0]])
+        >>> bool((sparse.to_dense() == dense).all()), sparse[1].index.tolist()
+        (True, [3, 0])
+    """
+
+    index: torch.Tensor
+    weights: torch.Tensor
+    n_events: int
+
+    @classmethod
+    def from_dense(cls, dense: torch.Tensor | np.ndarray) -> SparseWeights:
+        """The nonzero entries of a ``(T, n)`` or ``(n,)`` weight matrix."""
+        dense = torch.as_tensor(dense, dtype=torch.float64)
+        rows = dense.reshape(-1, dense.shape[-1])
+        nonzero = rows != 0
+        width = int(nonzero.sum(-1).max()) if rows.shape[0] else 0
+        # stable sort puts each row's nonzero positions first, in increasing order
+        order = torch.sort((~nonzero).to(torch.int8), dim=-1, stable=True).indices[:, :width]
+        keep = torch.gather(nonzero, 1, order)
+        index = torch.where(keep, order, 0)
+        weights = torch.where(keep, torch.gather(rows, 1, order), 0.0)
+        if dense.ndim == 1:
+            index, weights = index[0], weights[0]
+        return cls(index, weights, int(dense.shape[-1]))
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0]) if self.index.ndim == 2 else 1
+
+    def __getitem__(self, rows) -> SparseWeights:
+        """The datasets at ``rows`` (an int gives one 1-d dataset)."""
+        return SparseWeights(self.index[rows], self.weights[rows], self.n_events)
+
+    def to_dense(self) -> torch.Tensor:
+        """The ``(T, n)`` (or ``(n,)``) weight matrix."""
+        shape = (*self.index.shape[:-1], self.n_events)
+        dense = torch.zeros(shape, dtype=self.weights.dtype)
+        return dense.scatter_add_(-1, self.index, self.weights)
+
+    def sum(self) -> torch.Tensor:
+        """Total weight of each dataset."""
+        return self.weights.sum(-1)
 
 
 @dataclass(frozen=True)
@@ -197,14 +255,20 @@ class UnbinnedChannel:
         return self.weights["reference"] * self.intensity_ratio(pars, "reference")
 
     def nll(
-        self, pars: torch.Tensor, dataset: str = "observed", weights: torch.Tensor | None = None
+        self,
+        pars: torch.Tensor,
+        dataset: str = "observed",
+        weights: torch.Tensor | SparseWeights | None = None,
     ) -> torch.Tensor:
         """Extended NLL (without :math:`\theta`-independent constants).
 
         ``pars``: ``(npar,)`` or ``(batch, npar)``; ``weights``: ``(n,)`` or ``(batch, n)``
-        over the events of ``dataset`` (default: the dataset's own weights).
+        over the events of ``dataset`` (default: the dataset's own weights), or
+        :class:`SparseWeights` over them.
         """
         weights = self.weights[dataset] if weights is None else weights
+        if isinstance(weights, SparseWeights):
+            return self._sparse_nll(pars, dataset, weights)
         if self.shapes is None:  # one matrix product, no (events, processes) intermediate
             c = self.coefficients(pars)
             density = c @ self.ratios[dataset].T
@@ -213,3 +277,24 @@ class UnbinnedChannel:
             density = terms.sum(-1)
         density = density.clamp_min(_INTENSITY_FLOOR)
         return c.sum(-1) - (weights * torch.log(density)).sum(-1)
+
+    def _sparse_nll(self, pars: torch.Tensor, dataset: str, weights: SparseWeights) -> torch.Tensor:
+        """The NLL over the nonzero weights only: the same sum as the dense one."""
+        if weights.n_events != self.n_events(dataset):
+            raise ValueError(
+                f"channel {self.name!r}: weights over {weights.n_events} events, "
+                f"the {dataset} dataset has {self.n_events(dataset)}"
+            )
+        index = weights.index
+        if self.shapes is None:
+            c = self.coefficients(pars)
+            terms = c.unsqueeze(-2) * self.ratios[dataset][index]  # (..., K, J)
+        else:
+            c, terms = self._event_terms(pars, dataset)  # terms (..., n, J)
+            if terms.ndim == 2:
+                terms = terms[index]
+            else:
+                expanded = index.expand(*terms.shape[:-2], index.shape[-1])
+                terms = torch.gather(terms, -2, expanded.unsqueeze(-1).expand(-1, -1, terms.shape[-1]))
+        density = terms.sum(-1).clamp_min(_INTENSITY_FLOOR)
+        return c.sum(-1) - (weights.weights * torch.log(density)).sum(-1)
