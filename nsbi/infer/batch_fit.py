@@ -125,7 +125,23 @@ def _infinite_slopes_at_bounds(model, x, free, value, g, hessian, lo_f, hi_f, ne
 
 #: the POI scan of the starting points, as fractions of the POI's range from its lower bound:
 #: geometric near the bound (where :math:`\sqrt{\mu}` curvature is), then even.
-_START_FRACTIONS = (1e-6, 1e-5, 1e-4, 1e-3, 0.003, 0.01, 0.03, 0.06, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)
+_START_FRACTIONS = (
+    1e-6,
+    1e-5,
+    1e-4,
+    1e-3,
+    0.003,
+    0.01,
+    0.03,
+    0.06,
+    0.1,
+    0.2,
+    0.3,
+    0.45,
+    0.6,
+    0.8,
+    1.0,
+)
 
 
 def _projected_newton_step(

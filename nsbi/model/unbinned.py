@@ -295,6 +295,8 @@ class UnbinnedChannel:
                 terms = terms[index]
             else:
                 expanded = index.expand(*terms.shape[:-2], index.shape[-1])
-                terms = torch.gather(terms, -2, expanded.unsqueeze(-1).expand(-1, -1, terms.shape[-1]))
+                terms = torch.gather(
+                    terms, -2, expanded.unsqueeze(-1).expand(-1, -1, terms.shape[-1])
+                )
         density = terms.sum(-1).clamp_min(_INTENSITY_FLOOR)
         return c.sum(-1) - (weights.weights * torch.log(density)).sum(-1)

@@ -64,8 +64,14 @@ def test_cells_of_percent_source():
 def test_notebook_runs(path, tmp_path, monkeypatch):
     """Execute the notebook in a fresh python3 kernel of this interpreter, in a temporary folder
     (the notebooks write their outputs below the working directory), with reduced settings."""
-    for name in ("NSBI_FULL", "NSBI_OFFSHELL_OUT", "NSBI_MVN_OUT", "NSBI_STATISTIC_OUT",
-                 "NSBI_BUMP_HUNT_OUT", "NSBI_SEED"):
+    for name in (
+        "NSBI_FULL",
+        "NSBI_OFFSHELL_OUT",
+        "NSBI_MVN_OUT",
+        "NSBI_STATISTIC_OUT",
+        "NSBI_BUMP_HUNT_OUT",
+        "NSBI_SEED",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NSBI_THREADS", "1")
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

@@ -149,9 +149,7 @@ def _exact_q0(toy, x):
     return max(0.0, 2 * (toy.nll(0.0, x, weights) - result.fun))
 
 
-def test_interference_toys_follow_the_exact_model_where_asymptotics_fail(
-    trained_workspace, toy
-):
+def test_interference_toys_follow_the_exact_model_where_asymptotics_fail(trained_workspace, toy):
     """With sqrt(mu) coefficients and ~200 events the q0 of background-only data is NOT
     half-chi-square distributed: the yield first falls with mu (destructive interference), so
     fewer events than expected are fitted with mu_hat > 0 and the tail is heavier; asymptotic
