@@ -17,8 +17,10 @@ outwards held there (a projected Newton method). A toy has converged when its es
 distance to the minimum :math:`\mathrm{EDM} = \tfrac12 g^T H^{-1} g` is below ``edm_goal``
 (MIGRAD's criterion) and its Hessian is positive definite on the free parameters.
 
-Each toy starts at the better of ``init`` and a coarse scan of the free POI over its range
-(the other parameters at ``init``): one batched NLL evaluation per scan point. A Newton method
+Each toy starts at the best of ``init`` and a scan of the free POI over its range (the other
+parameters at ``init``): one batched NLL evaluation per scan point, cheap beside the Newton
+iterations. It finds the deeper basin where the NLL has two (:math:`\sqrt{\mu}` coefficients
+give a minimum at :math:`\mu = 0` and one inside, with toys on either side). A Newton method
 started on the far side of a strongly curved region crawls: with :math:`\sqrt{\mu}`
 coefficients (interference) a toy started at :math:`\mu \approx 0` whose minimum is at
 :math:`\hat\mu > 0` only triples :math:`\mu` per step (the Newton step of
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 
 from nsbi.infer.curvature import positive_definite
-from nsbi.infer.minimize import minimize, off_kinks
+from nsbi.infer.minimize import best_poi_start, minimize, off_kinks
 from nsbi.infer.toys import PseudoExperiments
 from nsbi.model import Model, pyhf_torch_backend
 
@@ -123,27 +125,6 @@ def _infinite_slopes_at_bounds(model, x, free, value, g, hessian, lo_f, hi_f, ne
     return x, value, torch.nan_to_num(g, nan=0.0), torch.nan_to_num(hessian, nan=0.0)
 
 
-#: the POI scan of the starting points, as fractions of the POI's range from its lower bound:
-#: geometric near the bound (where :math:`\sqrt{\mu}` curvature is), then even.
-_START_FRACTIONS = (
-    1e-6,
-    1e-5,
-    1e-4,
-    1e-3,
-    0.003,
-    0.01,
-    0.03,
-    0.06,
-    0.1,
-    0.2,
-    0.3,
-    0.45,
-    0.6,
-    0.8,
-    1.0,
-)
-
-
 def _projected_newton_step(
     hessian: torch.Tensor, g: torch.Tensor, active: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,23 +135,6 @@ def _projected_newton_step(
     modified, vectors, positive = positive_definite(h)
     projected = (vectors.transpose(1, 2) @ g[..., None])[..., 0] / modified
     return -(vectors @ projected[..., None])[..., 0], positive
-
-
-def _best_poi_start(bound: Model, x: torch.Tensor, poi: int, lo: float, hi: float) -> torch.Tensor:
-    """``x`` with each toy's POI moved to the scan point (or kept) of lowest NLL."""
-    with torch.no_grad():
-        best_value = torch.nan_to_num(bound.nll(x), nan=torch.inf)
-        best = x[:, poi].clone()
-        for fraction in _START_FRACTIONS:
-            trial = x.clone()
-            trial[:, poi] = lo + fraction * (hi - lo)
-            value = torch.nan_to_num(bound.nll(trial), nan=torch.inf)
-            better = value < best_value
-            best = torch.where(better, trial[:, poi], best)
-            best_value = torch.where(better, value, best_value)
-    x = x.clone()
-    x[:, poi] = best
-    return x
 
 
 def fit_toys(
@@ -220,7 +184,7 @@ def fit_toys(
     bound = toys.bind(model)
     poi = space.poi_index
     if poi is not None and not fixed[poi] and bool(torch.isfinite(hi[poi] - lo[poi])):
-        x = _best_poi_start(bound, x, poi, float(lo[poi]), float(hi[poi]))
+        x = best_poi_start(bound.nll, x, poi, float(lo[poi]), float(hi[poi]))
     x = torch.from_numpy(np.stack([off_kinks(row, fixed, space.bounds) for row in x.numpy()]))
     converged = torch.zeros(t, dtype=torch.bool)
     iterations = 0

@@ -252,6 +252,39 @@ class _Objective:
 KINK_OFFSET = 1e-7
 
 
+#: the POI scan of the starting points, as fractions of the POI's range from its lower bound:
+#: geometric near the bound (where the curvature of sqrt(mu) is), then every 1/40 of the range
+#: (sqrt(mu) models can have two minima, one at 0 and one inside: each toy starts in the deeper)
+_START_FRACTIONS = (1e-6, 1e-5, 1e-4, 1e-3, 0.003, 0.01, *(k / 40 for k in range(1, 41)))
+
+
+def best_poi_start(
+    nll: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, poi: int, lo: float, hi: float
+) -> torch.Tensor:
+    r"""``x`` (``(T, npar)`` starting points) with each row's POI moved to the point of a scan
+    over ``[lo, hi]`` (or kept) of lowest ``nll``, the other parameters as they are.
+
+    A Newton or MIGRAD start far from the minimum along the POI can end in the wrong basin:
+    with :math:`\sqrt{\mu}` coefficients (interference) the NLL can have a minimum at
+    :math:`\mu = 0` and one inside, and a fit from :math:`\mu = 1` stops in the nearer one;
+    from near :math:`\mu = 0` Newton steps crawl (the step of :math:`b\sqrt{\mu} + c\mu` is
+    :math:`2\mu`). The scan costs one (batched) NLL evaluation per point.
+    """
+    with torch.no_grad():
+        best_value = torch.nan_to_num(nll(x), nan=torch.inf)
+        best = x[:, poi].clone()
+        for fraction in _START_FRACTIONS:
+            trial = x.clone()
+            trial[:, poi] = lo + fraction * (hi - lo)
+            value = torch.nan_to_num(nll(trial), nan=torch.inf)
+            better = value < best_value
+            best = torch.where(better, trial[:, poi], best)
+            best_value = torch.where(better, value, best_value)
+    x = x.clone()
+    x[:, poi] = best
+    return x
+
+
 def off_kinks(start: np.ndarray, fixed: Sequence[bool], bounds) -> np.ndarray:
     """Move free parameters that start exactly at 0 to :data:`KINK_OFFSET` (inside bounds).
 
@@ -351,6 +384,12 @@ def minimize(
             raise FitError(f"cannot fix {name} to {value}: outside its bounds [{lo}, {hi}]")
         start[index] = value
         fixed[index] = True
+    poi = space.poi_index
+    if poi is not None and not fixed[poi] and np.isfinite(np.subtract(*space.bounds[poi])):
+        with pyhf_torch_backend():
+            scanned = best_poi_start(lambda p: model.nll(p, weights),
+                                     torch.as_tensor(start)[None], poi, *space.bounds[poi])  # fmt: skip
+        start = scanned[0].numpy().copy()
     start = off_kinks(start, fixed, space.bounds)
 
     objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
