@@ -22,7 +22,9 @@ Must show (issue 10): corr(theta_E mean, truth) >= 0.9; the alpha width shrinks 
 monotonically and by 10% at least from 1 to 25 images); coverage within 5 points of nominal.
 Measured with the reduced settings (2500 steps, 16 min on one core): corr 0.999, but the alpha
 width stays at the prior's (2.63 at N = 1, 2.61 at N = 25, prior 2.60): the subhalo signal is not
-learned at this training size, so the global must-show fails; the paper's settings need a GPU.
+learned at this training size, so the global must-show fails; the paper's settings need a GPU:
+on one CPU core a step of NSBI_FULL (ResNet-18, 16 datasets of up to 25 images) takes 65 s,
+so its 30000 steps would take about 23 days.
 """
 
 from __future__ import annotations
