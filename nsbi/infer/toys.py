@@ -138,17 +138,6 @@ def generate(
     return PseudoExperiments(
         indices=indices,
         binned=binned,
-        weights={k: _padded(v, len(asimov[k])) for k, v in rows_weights.items()},
+        weights={k: SparseWeights.from_rows(v, len(asimov[k])) for k, v in rows_weights.items()},
         aux=torch.as_tensor(np.stack(rows_aux).reshape(t, len(constraints))),
     )
-
-
-def _padded(rows: list[tuple[np.ndarray, np.ndarray]], n_events: int) -> SparseWeights:
-    """One :class:`SparseWeights` from each toy's (events, weights), padded to the longest."""
-    width = max((len(events) for events, _ in rows), default=0)
-    index = np.zeros((len(rows), width), dtype=np.int64)
-    weights = np.zeros((len(rows), width), dtype=np.float64)
-    for t, (events, values) in enumerate(rows):
-        index[t, : len(events)] = events
-        weights[t, : len(events)] = values
-    return SparseWeights(torch.from_numpy(index), torch.from_numpy(weights), n_events)

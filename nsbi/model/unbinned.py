@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nsbi.exceptions import FitError
 from nsbi.model.interpolation import code1, code4, code4_coefficients
 from nsbi.model.shapes import ShapeSystematics
 from nsbi.workspace.expressions import Expression
@@ -58,12 +59,12 @@ class SparseWeights:
     single dataset has 1-d ``index`` and ``weights``.
 
     Example:
-        >>> dense = torch.tensor([[0.0, 2.0, 0.0, 1.0], [0.0, 0.0, 0.0, 3.0]], dtype=torch.float64)
-        >>> sparse = SparseWeights.from_dense(dense)
+        >>> rows = [(np.array([1, 3]), np.array([2.0, 1.0])), (np.array([3]), np.array([3.0]))]
+        >>> sparse = SparseWeights.from_rows(rows, n_events=4)
         >>> sparse.index.tolist(), sparse.weights.tolist()
         ([[1, 3], [3, 0]], [[2.0, 1.0], [3.0, 0.0]])
-        >>> bool((sparse.to_dense() == dense).all()), sparse[1].index.tolist()
-        (True, [3, 0])
+        >>> sparse.to_dense().tolist(), sparse[1].index.tolist()
+        ([[0.0, 2.0, 0.0, 1.0], [0.0, 0.0, 0.0, 3.0]], [3, 0])
     """
 
     index: torch.Tensor
@@ -71,23 +72,15 @@ class SparseWeights:
     n_events: int
 
     @classmethod
-    def from_dense(cls, dense: torch.Tensor | np.ndarray) -> SparseWeights:
-        """The nonzero entries of a ``(T, n)`` or ``(n,)`` weight matrix."""
-        dense = torch.as_tensor(dense, dtype=torch.float64)
-        rows = dense.reshape(-1, dense.shape[-1])
-        nonzero = rows != 0
-        width = int(nonzero.sum(-1).max()) if rows.shape[0] else 0
-        # stable sort puts each row's nonzero positions first, in increasing order
-        order = torch.sort((~nonzero).to(torch.int8), dim=-1, stable=True).indices[:, :width]
-        keep = torch.gather(nonzero, 1, order)
-        index = torch.where(keep, order, 0)
-        weights = torch.where(keep, torch.gather(rows, 1, order), 0.0)
-        if dense.ndim == 1:
-            index, weights = index[0], weights[0]
-        return cls(index, weights, int(dense.shape[-1]))
-
-    def __len__(self) -> int:
-        return int(self.index.shape[0]) if self.index.ndim == 2 else 1
+    def from_rows(cls, rows: list[tuple[np.ndarray, np.ndarray]], n_events: int) -> SparseWeights:
+        """One ``(T, K)`` table from each dataset's ``(events, weights)``, padded to the longest."""
+        width = max((len(events) for events, _ in rows), default=0)
+        index = np.zeros((len(rows), width), dtype=np.int64)
+        weights = np.zeros((len(rows), width), dtype=np.float64)
+        for t, (events, values) in enumerate(rows):
+            index[t, : len(events)] = events
+            weights[t, : len(events)] = values
+        return cls(torch.from_numpy(index), torch.from_numpy(weights), n_events)
 
     def __getitem__(self, rows) -> SparseWeights:
         """The datasets at ``rows`` (an int gives one 1-d dataset)."""
@@ -268,8 +261,9 @@ class UnbinnedChannel:
         """
         weights = self.weights[dataset] if weights is None else weights
         if isinstance(weights, SparseWeights):
-            return self._sparse_nll(pars, dataset, weights)
-        if self.shapes is None:  # one matrix product, no (events, processes) intermediate
+            c, density = self._sparse_density(pars, dataset, weights)
+            weights = weights.weights
+        elif self.shapes is None:  # one matrix product, no (events, processes) intermediate
             c = self.coefficients(pars)
             density = c @ self.ratios[dataset].T
         else:
@@ -278,25 +272,21 @@ class UnbinnedChannel:
         density = density.clamp_min(_INTENSITY_FLOOR)
         return c.sum(-1) - (weights * torch.log(density)).sum(-1)
 
-    def _sparse_nll(self, pars: torch.Tensor, dataset: str, weights: SparseWeights) -> torch.Tensor:
-        """The NLL over the nonzero weights only: the same sum as the dense one."""
+    def _sparse_density(
+        self, pars: torch.Tensor, dataset: str, weights: SparseWeights
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(c, density)`` at the events that ``weights`` keep: ``density`` ``(..., K)``."""
         if weights.n_events != self.n_events(dataset):
-            raise ValueError(
-                f"channel {self.name!r}: weights over {weights.n_events} events, "
-                f"the {dataset} dataset has {self.n_events(dataset)}"
+            raise FitError(
+                f"channel {self.name!r}: sparse weights over {weights.n_events} events, but the "
+                f"{dataset} dataset has {self.n_events(dataset)}; generate the toys from this model"
             )
         index = weights.index
         if self.shapes is None:
             c = self.coefficients(pars)
-            terms = c.unsqueeze(-2) * self.ratios[dataset][index]  # (..., K, J)
-        else:
-            c, terms = self._event_terms(pars, dataset)  # terms (..., n, J)
-            if terms.ndim == 2:
-                terms = terms[index]
-            else:
-                expanded = index.expand(*terms.shape[:-2], index.shape[-1])
-                terms = torch.gather(
-                    terms, -2, expanded.unsqueeze(-1).expand(-1, -1, terms.shape[-1])
-                )
-        density = terms.sum(-1).clamp_min(_INTENSITY_FLOOR)
-        return c.sum(-1) - (weights.weights * torch.log(density)).sum(-1)
+            return c, (c.unsqueeze(-2) * self.ratios[dataset][index]).sum(-1)  # (..., K)
+        c, terms = self._event_terms(pars, dataset)  # terms (..., n, J)
+        if terms.ndim == 2:
+            return c, terms[index].sum(-1)
+        expanded = index.expand(*terms.shape[:-2], index.shape[-1]).unsqueeze(-1)
+        return c, torch.gather(terms, -2, expanded.expand(-1, -1, terms.shape[-1])).sum(-1)

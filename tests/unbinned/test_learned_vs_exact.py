@@ -116,16 +116,27 @@ def test_fits_find_the_deeper_of_two_minima(model):
     point = model.parameter_vector({"mu": 1.0}).numpy()
     toys = generate(model, point, range(100), (0,))
     grid = torch.linspace(0.0, 5.0, 20001, dtype=torch.float64)[:, None]
-    with torch.no_grad():
-        floor = np.array([float(toys.bind(model, row).nll(grid).min()) for row in range(100)])
+    floor, two_minima = np.empty(100), 0
+    for row in range(100):  # the grid's minimum, and whether the toy has two minima
+        with torch.no_grad():
+            values = toys.bind(model, row).nll(grid).numpy()
+        floor[row] = values.min()
+        inner = (values[1:-1] < values[:-2]) & (values[1:-1] < values[2:])
+        two_minima += int(inner.any() and values[0] < values[1])
     batched = fit_toys(model, toys, init=point).nll
     single = np.array([minimize(toys.bind(model, row), init=point, errors=False).nll
                        for row in range(100)])  # fmt: skip
-    two_minima = 0
-    for row in range(100):  # how many toys have two minima (a local one above the floor)
-        values = toys.bind(model, row).nll(grid).detach().numpy()
-        inner = (values[1:-1] < values[:-2]) & (values[1:-1] < values[2:])
-        two_minima += int(inner.any() and values[0] < values[1])
     assert two_minima >= 5  # the case is exercised
     assert np.all(batched <= floor + 1e-4), np.max(batched - floor)
     assert np.all(single <= floor + 1e-4), np.max(single - floor)
+
+
+def test_sparse_weights_over_other_events_name_the_channel(model):
+    """Toy weights generated for another reference sample are refused, with the fix."""
+    from nsbi.exceptions import FitError
+    from nsbi.model.unbinned import SparseWeights
+
+    other = SparseWeights.from_rows([(np.array([0, 2]), np.array([1.0, 1.0]))], n_events=3)
+    bound = model.with_unbinned_data("SR", "reference", other)
+    with pytest.raises(FitError, match="channel 'SR'.*generate the toys from this model"):
+        bound.nll(model.parameter_vector({"mu": 1.0}))
