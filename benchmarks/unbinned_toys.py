@@ -8,7 +8,8 @@ script fits the same toys (unconditional + conditional at the generated mu, as f
 both ways, in one process, on the interference toy's workspace (small ratio ensembles: the
 speed does not depend on their accuracy), and prints toys/s, the ratio and the largest
 difference of the test statistics; then the plain iminuit loop (one ``minimize`` per toy and
-fit) on the first toys.
+fit) on the first toys. It also times the generation of the toys against the per-event
+Poisson draw.
 
     python benchmarks/unbinned_toys.py [--events 100000] [--toys 200] [--mu 1.0] [--threads N]
 """
@@ -60,11 +61,24 @@ def main():
     poi = model.parameters.poi
     point = model.parameter_vector({poi: args.mu}).numpy()
     n_ref = model.unbinned[0].n_events("reference")
+    start = time.perf_counter()
     toys = generate(model, point, range(args.toys), (0,))
+    generation = time.perf_counter() - start
     mean_events = float(toys.weights["SR"].sum().mean())
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads); {n_ref} reference "
           f"events, {mean_events:.0f} events per toy on average; {args.toys} toys at "
           f"{poi} = {args.mu}; one toy = unconditional + conditional fit")  # fmt: skip
+    # the baseline draw: one Poisson number per reference event and toy (O(N_ref) per toy),
+    # the same distribution as nsbi's Pois(nu) total shared multinomially (O(nu log N_ref))
+    asimov = model.unbinned[0].asimov_weights(torch.as_tensor(point)).numpy()
+    start = time.perf_counter()
+    for index in range(args.toys):
+        counts = np.random.default_rng([0, index]).poisson(asimov)
+        np.flatnonzero(counts)
+    per_event = time.perf_counter() - start
+    print(f"generation: {args.toys} toys in {generation:.3f} s (Pois(nu) total, multinomial "
+          f"shares) vs {per_event:.3f} s (per-event Poisson draws) = "
+          f"{per_event / generation:.1f}x")  # fmt: skip
     dense = PseudoExperiments(toys.indices, toys.binned,
                               {k: v.to_dense() for k, v in toys.weights.items()}, toys.aux)  # fmt: skip
     rates, values = {}, {}

@@ -9,7 +9,9 @@ Every channel kind fluctuates as the data would:
   method): with the Asimov weights :math:`w_i^A = \omega_i \lambda(x_i|\theta)/p_\text{ref}(x_i)`
   (which sum to :math:`\nu(\theta)`), a pseudo-experiment has weights
   :math:`w_i \sim \text{Pois}(w_i^A)`, so its total is :math:`\text{Pois}(\nu)` and its events
-  follow the model's intensity on the reference sample; only the nonzero weights are kept
+  follow the model's intensity on the reference sample (drawn as a total :math:`n \sim
+  \text{Pois}(\nu)` shared multinomially, the same distribution, in :math:`O(n \log
+  N_\text{ref})`); only the nonzero weights are kept
   (:class:`~nsbi.model.unbinned.SparseWeights`: about :math:`\nu` of the reference events per
   toy), so fits of toys cost :math:`O(\nu)` per NLL evaluation, not :math:`O(N_\text{ref})`;
 - **constraints of parameters only unbinned channels use**: :math:`a_k \sim
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nsbi.exceptions import FitError
 from nsbi.model import Model
 from nsbi.model.unbinned import SparseWeights
 
@@ -116,6 +119,7 @@ def generate(
         constraints = model._constraints
         centres = np.array([float(pars[c.index]) for c in constraints])
         widths = np.array([c.sigma for c in constraints])
+    sampling = {name: _event_sampling(name, w) for name, w in asimov.items()}
     rows_binned, rows_weights, rows_aux = [], {name: [] for name in asimov}, []
     for index in indices:
         rng = np.random.default_rng([*key, int(index)])
@@ -127,10 +131,10 @@ def generate(
                 poisson, rng.poisson(np.where(poisson, aux, 0.0)), rng.normal(aux, sigmas)
             )
             rows_binned.append(row)
-        for name, weights in asimov.items():
-            counts = rng.poisson(weights)
-            events = np.flatnonzero(counts)
-            rows_weights[name].append((events, counts[events].astype(np.float64)))
+        for name, (total, cdf) in sampling.items():
+            picks = np.searchsorted(cdf, rng.random(rng.poisson(total)), side="right")
+            events, counts = np.unique(picks, return_counts=True)
+            rows_weights[name].append((events, counts.astype(np.float64)))
         rows_aux.append(rng.normal(centres, widths))
     if model.binned is not None:
         binned = torch.as_tensor(np.stack(rows_binned)) if len(indices) else None
@@ -141,3 +145,28 @@ def generate(
         weights={k: SparseWeights.from_rows(v, len(asimov[k])) for k, v in rows_weights.items()},
         aux=torch.as_tensor(np.stack(rows_aux).reshape(t, len(constraints))),
     )
+
+
+def _event_sampling(channel: str, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    r"""The total :math:`\nu = \sum_i w_i^A` and the cumulative distribution of the events'
+    shares :math:`w_i^A/\nu` that draw a channel's Poisson weights.
+
+    Independent :math:`w_i \sim \text{Pois}(w_i^A)` are, jointly, a total
+    :math:`n \sim \text{Pois}(\nu)` shared among the events by a multinomial of
+    probabilities :math:`w_i^A/\nu` (the splitting property of the Poisson process). Drawn so,
+    a toy costs :math:`O(n \log N_\text{ref})` (``n`` uniforms located in the cumulative
+    shares) instead of :math:`N_\text{ref}` Poisson draws.
+    """
+    if not np.all(weights >= 0):
+        bad = np.flatnonzero(~(weights >= 0))
+        raise FitError(
+            f"channel {channel!r}: pseudo-experiments reweight the reference events by "
+            f"Pois(w_i), but {len(bad)} of {len(weights)} Asimov weights are negative or NaN "
+            f"(first: event {bad[0]}, w = {weights[bad[0]]:.4g}): negative Monte Carlo weights "
+            "or a negative intensity at this parameter point; drop or absorb the negative "
+            "weights of the reference sample, or generate at a point where the intensity is "
+            "positive"
+        )
+    total = float(weights.sum())
+    cdf = np.cumsum(weights)
+    return total, cdf / cdf[-1] if total > 0 else cdf

@@ -1,0 +1,55 @@
+"""Issue 6's p0 target for the learned (NSBI) interference model at the training size where
+the ratios' noise allows it (slow: about 45 minutes of training on two cores; ``pytest -m
+slow``).
+
+p0 within 5% near 3 sigma asks |q0_A - 9| < 0.09 (d ln p0 / d q0 = -0.55 there): a 1% accuracy
+of the Asimov discovery statistic, which the ratios' training noise reaches only at millions of
+events per sample. ``benchmarks/ratio_closure.py`` measured q0_A at the exact 3-sigma mu' of
+9.07, 8.54, 9.46, 7.96, 9.99 at 100k events per sample, 9.28, 9.11, 8.90 at 1M (seeds 4-6)
+and 9.08 at 3M (seed 4). This test trains the workspace of seed 4 at 3M events per sample
+through ``nsbi train`` and computes both statistics with nsbi's own machinery (the model's
+Asimov data on its 9M reference events, its fits), against the exact, Monte-Carlo-free
+quadrature of ``InterferenceToy.asimov_statistic``.
+"""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import optimize, stats
+
+from nsbi.cli.main import cli
+from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues
+from nsbi.infer.likelihood_ratio import test_statistic
+from nsbi.model import Model
+from nsbi.simulators import write_toy_workspace
+from nsbi.workspace import Workspace
+
+# the default fixture's training (tests/unbinned/conftest.py): only the sample size differs
+TRAINING = {"members": 5, "hidden_layers": [32, 32], "epochs": 20, "batch_size": 2048,
+            "learning_rate": 0.005, "patience": 20, "seed": 0}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_expected_p0_and_cls_match_exact_at_three_million_events(tmp_path, toy):
+    path = write_toy_workspace(
+        toy, tmp_path, events_per_sample=3_000_000, seed=4, training=TRAINING, poi_bounds=(0, 5)
+    )
+    result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    model = Model.from_workspace(Workspace.load(path))
+
+    # p0 of the Asimov data at the mu' where the exact q0_A is 9 (3 sigma)
+    mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    q0 = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
+    p0, exact_p0 = stats.norm.sf(np.sqrt(q0)), stats.norm.sf(3.0)
+
+    # the median expected CLs (qtilde, background-only Asimov) at the exact expected 95% limit
+    def exact_cls(mu):
+        return _asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]
+
+    limit = optimize.brentq(lambda mu: exact_cls(mu) - 0.05, 0.05, 5.0, xtol=1e-8)
+    cls = AsymptoticCalculator(model).hypotest(limit).cls_exp[2]
+    print(f"\nq0_A {q0:.4f} at mu' {mu3:.4f}: p0 ratio {p0 / exact_p0:.4f}; "
+          f"median CLs_exp {cls:.5f} at the exact expected limit {limit:.4f} (exact 0.05)")  # fmt: skip
+    assert abs(p0 / exact_p0 - 1) < 0.05, (mu3, q0, p0, exact_p0)
+    assert abs(cls / 0.05 - 1) < 0.05, (limit, cls)
