@@ -126,7 +126,7 @@ def learned_toy_statistics(
     Poisson weights of the reference events go through the network; no fit is made."""
     mu = float(point[source.model.parameters.poi_index])
     toys = generate(source.model, point, range(start, stop), key)
-    return statistic(source.features, toys.weights[source.channel.name].to_dense(), mu), 0
+    return statistic(source.features, toys.weights[source.channel.name], mu), 0
 
 
 def learned_observed_statistics(source, statistic, grid: Sequence[float]) -> np.ndarray | None:

@@ -207,6 +207,33 @@ class DeepSet(nn.Module):
         """:math:`\\frac{1}{s}\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``."""
         return self.embedding_sum(x, weights) / self.scale
 
+    def pooled_sparse(
+        self, x: torch.Tensor, index: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`pooled` of datasets over shared events ``x`` (``(N, d)``) given by their
+        nonzero weights only: dataset ``b`` has weight ``weights[b, k]`` on event
+        ``index[b, k]`` (``(B, K)``, padding with weight 0), so
+
+        .. math:: \\frac{1}{s}\\sum_k w_{bk}\\,\\phi(x_{i_{bk}}),
+
+        with each event used by some dataset embedded once: :math:`O(BK)` memory, not the
+        :math:`O(BN)` of the dense weight matrix (Poisson-reweighted toys of a large reference
+        sample). Equal to :meth:`pooled` of the dense weights up to the order of the sums.
+
+        Example:
+            >>> net = DeepSet(n_features=1, encoder=(8,), embedding=4, head=(8,))
+            >>> x = torch.randn(5, 1)
+            >>> index, w = torch.tensor([[1, 3], [4, 0]]), torch.tensor([[2.0, 1.0], [1.0, 0.0]])
+            >>> dense = torch.zeros(2, 5).scatter_add_(1, index, w)
+            >>> torch.allclose(net.pooled_sparse(x, index, w), net.pooled(x, dense), atol=1e-6)
+            True
+        """
+        x = torch.as_tensor(x, dtype=self.feature_mean.dtype)
+        weights = torch.as_tensor(weights, dtype=x.dtype)
+        used, position = torch.unique(torch.as_tensor(index), return_inverse=True)
+        embedded = self.embed(x[used])
+        return torch.einsum("bk,bke->be", weights, embedded[position]) / self.scale
+
     def decode(
         self,
         pooled: torch.Tensor,

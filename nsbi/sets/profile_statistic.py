@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nsbi.model.unbinned import SparseWeights
 from nsbi.sets.deep_set import DeepSet, feature_scaler
 from nsbi.sets.storage import SetModelError, load_set_weights, read_set_metadata, write_set_model
 from nsbi.sets.training import TrainingHistory, optimise
@@ -142,28 +143,34 @@ class LearnedStatistic:
     def on_grid(
         self,
         x: torch.Tensor,
-        weights: torch.Tensor,
+        weights: torch.Tensor | SparseWeights,
         grid: np.ndarray | torch.Tensor,
         chunk: int = 4096,
     ) -> np.ndarray:
         """:math:`t_\\text{ML}` of ``B`` datasets at ``G`` values of :math:`\\theta`:
-        ``(B, G)``, one encoder pass (in chunks of ``chunk`` datasets)."""
+        ``(B, G)``, one encoder pass (in chunks of ``chunk`` datasets). ``weights``: ``(B, N)``
+        over the events ``x`` (``(B, N, d)``, or ``(N, d)`` shared), or the
+        :class:`SparseWeights` of ``B`` toys over shared events."""
         grid = torch.as_tensor(np.asarray(grid, dtype=np.float32))
         x = torch.as_tensor(x, dtype=torch.float32)
-        weights = torch.as_tensor(weights, dtype=torch.float32)
+        sparse = isinstance(weights, SparseWeights)  # toys' nonzero weights over shared events
+        index = weights.index if sparse else None
+        weights = torch.as_tensor(weights.weights if sparse else weights, dtype=torch.float32)
         out = []
         with torch.no_grad():
             shared = x.dim() == 2
             for start in range(0, len(weights), chunk):
                 w = weights[start : start + chunk]
-                xs = x if shared else x[start : start + chunk]
-                pooled = self.network.pooled(xs, w)
+                if sparse:
+                    pooled = self.network.pooled_sparse(x, index[start : start + chunk], w)
+                else:
+                    pooled = self.network.pooled(x if shared else x[start : start + chunk], w)
                 context = grid[None, :, None].expand(len(w), -1, 1)
                 out.append(logit(self.network.decode(pooled, w.sum(-1), context)))
         return torch.cat(out).double().numpy()
 
     def __call__(
-        self, x: torch.Tensor, weights: torch.Tensor, theta: float | np.ndarray
+        self, x: torch.Tensor, weights: torch.Tensor | SparseWeights, theta: float | np.ndarray
     ) -> np.ndarray:
         """:math:`t_\\text{ML}` of ``B`` datasets at one :math:`\\theta`: ``(B,)``."""
         return self.on_grid(x, weights, np.atleast_1d(np.asarray(theta, dtype=np.float32)))[:, 0]

@@ -32,14 +32,17 @@ def setup(trained_workspace, toy):
     return Model.from_workspace(ws), x, asimov_weights
 
 
-def _exact_minimum(toy, x, weights, bounds=(0.0, 5.0)):
+def _exact_minimum(toy, x, weights, mu_max=5.0):
+    """(mu_hat, NLL) of events ``x`` under the exact model, minimised over kappa = sqrt(mu) in
+    [0, sqrt(mu_max)] (smooth in kappa; in mu the sqrt leaves Brent's bounded search short of
+    a minimum near 0)."""
     result = optimize.minimize_scalar(
-        lambda mu: toy.nll(mu, x, weights),
-        bounds=bounds,
+        lambda kappa: toy.nll(kappa**2, x, weights),
+        bounds=(0.0, np.sqrt(mu_max)),
         method="bounded",
         options={"xatol": 1e-9},
     )
-    return result.x, result.fun
+    return result.x**2, result.fun
 
 
 def test_expected_p0_near_three_sigma_follows_exact(setup, toy):
@@ -139,16 +142,9 @@ def test_toys_follow_asymptotics_where_the_regime_holds(trained_workspace):
 
 
 def _exact_q0(toy, x):
-    """q0 of events ``x`` under the exact model, minimised over kappa = sqrt(mu) in [0, sqrt(5)]
-    (smooth in kappa; in mu the sqrt leaves Brent's bounded search short of the minimum)."""
+    """q0 of events ``x`` under the exact model."""
     weights = np.ones(len(x))
-    result = optimize.minimize_scalar(
-        lambda kappa: toy.nll(kappa**2, x, weights),
-        bounds=(0.0, np.sqrt(5.0)),
-        method="bounded",
-        options={"xatol": 1e-9},
-    )
-    return max(0.0, 2 * (toy.nll(0.0, x, weights) - result.fun))
+    return max(0.0, 2 * (toy.nll(0.0, x, weights) - _exact_minimum(toy, x, weights)[1]))
 
 
 def test_interference_toys_follow_the_exact_model_where_asymptotics_fail(trained_workspace, toy):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from nsbi.cli.main import cli
 from nsbi.exceptions import NSBIError
+from nsbi.infer.toys import generate
 from nsbi.sets import WorkspaceSource, load_statistic
 from tests.conftest import simple_spec
 
@@ -50,6 +51,12 @@ def test_train_statistic_and_belt_with_it(trained_workspace, tmp_path):
     x, w = source.sample(torch.full((200,), 1.0), torch.Generator().manual_seed(2))
     t = statistic.on_grid(x, w, [1.0, 3.0])
     assert np.mean(t[:, 0] < t[:, 1]) > 0.8
+    # the belt's toys reach the network as their nonzero weights only: same values as dense
+    toys = generate(source.model, source.model.parameter_vector({"mu": 1.0}), 50, key=(3,))
+    sparse = toys.weights[source.channel.name]
+    np.testing.assert_allclose(statistic.on_grid(source.features, sparse, [1.0, 3.0]),
+                               statistic.on_grid(source.features, sparse.to_dense(), [1.0, 3.0]),
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
 
     out = tmp_path / "belt.json"
     result = runner.invoke(
