@@ -53,7 +53,8 @@ def test_expected_p0_near_three_sigma_follows_exact(setup, toy):
     of 32x32, 20 epochs) that is not reached robustly: measured 9.07, 8.54, 9.46, 7.96 and 9.99
     for the same training on other draws of the simulation or other thread counts (the
     trainings are chaotic at the last bit). With 1M events per sample (``benchmarks/
-    ratio_closure.py``, seeds 4-6): 9.28, 9.11, 8.90, p0 within 14%, 6%, 6%. This test guards
+    ratio_closure.py``, seeds 4-6): 9.28, 9.11, 8.90, p0 within 14%, 6%, 6%; with 3M: 9.08,
+    8.82, 8.88, p0 within 4%, 10%, 7% (``tests/unbinned/test_p0_at_scale.py``). This test guards
     the scale of the agreement, |dq| < 1.5 (p0 within a factor of about 2.5), not the issue's
     target."""
     model, _, _ = setup

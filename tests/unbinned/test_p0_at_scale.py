@@ -1,15 +1,18 @@
-"""Issue 6's p0 target for the learned (NSBI) interference model at the training size where
-the ratios' noise allows it (slow: about 45 minutes of training on two cores; ``pytest -m
-slow``).
+"""Issue 6's p0 target for the learned (NSBI) interference model at 3M simulated events per
+sample (slow: about 80 minutes of training on one core; ``pytest -m slow``).
 
 p0 within 5% near 3 sigma asks |q0_A - 9| < 0.09 (d ln p0 / d q0 = -0.55 there): a 1% accuracy
 of the Asimov discovery statistic, which the ratios' training noise reaches only at millions of
 events per sample. ``benchmarks/ratio_closure.py`` measured q0_A at the exact 3-sigma mu' of
 9.07, 8.54, 9.46, 7.96, 9.99 at 100k events per sample, 9.28, 9.11, 8.90 at 1M (seeds 4-6)
-and 9.08 at 3M (seed 4). This test trains the workspace of seed 4 at 3M events per sample
-through ``nsbi train`` and computes both statistics with nsbi's own machinery (the model's
-Asimov data on its 9M reference events, its fits), against the exact, Monte-Carlo-free
-quadrature of ``InterferenceToy.asimov_statistic``.
+and 9.08, 8.82, 8.88 at 3M (p0 within 4%, 10%, 7%): the target holds for one of three draws,
+and the error no longer falls with N at this network size (the ratios' RMSE does: 0.009 for S
+at 3M). This test trains the workspace of seed 4 at 3M events per sample through ``nsbi train``
+and computes both statistics with nsbi's own machinery (the model's Asimov data on its 9M
+reference events, its fits), against the exact, Monte-Carlo-free quadrature of
+``InterferenceToy.asimov_statistic``. Measured: q0_A 9.073 (p0 ratio 0.961), median expected
+CLs 0.0485 at the exact expected limit mu = 0.848 (3% off); 78 minutes on one shared core.
+It guards that draw, not the target for every draw.
 """
 
 import numpy as np
