@@ -27,12 +27,18 @@ def toy():
     return closure_toy()
 
 
-@pytest.fixture(scope="session")
-def trained_workspace(tmp_path_factory, toy):
-    directory = tmp_path_factory.mktemp("interference")
+def train_toy_workspace(toy, directory, events_per_sample: int, seed: int):
+    """Write the toy's workspace (``TRAINING``, mu in [0, 5]) and train it with ``nsbi train``;
+    return the JSON path. The slow tests call it with more events per sample."""
     path = write_toy_workspace(
-        toy, directory, events_per_sample=100_000, seed=3, training=TRAINING, poi_bounds=(0, 5)
-    )
+        toy, directory, events_per_sample=events_per_sample, seed=seed, training=TRAINING,
+        poi_bounds=(0, 5),
+    )  # fmt: skip
     result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
     assert result.exit_code == 0, result.output
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory, toy):
+    return train_toy_workspace(toy, tmp_path_factory.mktemp("interference"), 100_000, seed=3)

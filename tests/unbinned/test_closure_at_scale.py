@@ -12,26 +12,16 @@ issue's targets against the exact, Monte-Carlo-free statistic.
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from nsbi.cli.main import cli
 from nsbi.infer import scan
 from nsbi.model import Model
-from nsbi.simulators import write_toy_workspace
 from nsbi.workspace import Workspace
-
-# the default fixture's training (tests/unbinned/conftest.py): only the sample size differs
-TRAINING = {"members": 5, "hidden_layers": [32, 32], "epochs": 20, "batch_size": 2048,
-            "learning_rate": 0.005, "patience": 20, "seed": 0}  # fmt: skip
+from tests.unbinned.conftest import train_toy_workspace
 
 
 @pytest.mark.slow
 def test_expected_scan_matches_exact_within_a_tenth_at_one_million_events(tmp_path, toy):
-    path = write_toy_workspace(
-        toy, tmp_path, events_per_sample=1_000_000, seed=4, training=TRAINING, poi_bounds=(0, 5)
-    )
-    result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
-    assert result.exit_code == 0, result.output
+    path = train_toy_workspace(toy, tmp_path, 1_000_000, seed=4)
     model = Model.from_workspace(Workspace.load(path))
     values = np.linspace(0.0, 2.5, 26)
     exact = toy.asimov_statistic(1.0, values)

@@ -171,18 +171,15 @@ def test_toy_weights_are_independent_poisson_of_the_asimov_weights(model):
     np.testing.assert_array_equal(again.to_dense()[0].numpy(), sparse[17].to_dense().numpy())
 
 
-def test_toys_with_negative_asimov_weights_name_the_channel(model):
+def test_toys_with_negative_asimov_weights_name_the_channel(model, monkeypatch):
     """Negative reference weights cannot be Poisson means: the error names the channel, the
     first bad event and the fix."""
     from nsbi.exceptions import FitError
     from nsbi.infer.toys import generate
 
     channel = model.unbinned[0]
-    original = channel.weights["reference"]
-    channel.weights["reference"] = original.clone()
-    channel.weights["reference"][5] = -channel.weights["reference"][5]
-    try:
-        with pytest.raises(FitError, match=r"channel 'SR'.*event 5.*negative Monte Carlo"):
-            generate(model, model.parameter_vector({"mu": 1.0}), 3, key=(0,))
-    finally:
-        channel.weights["reference"] = original
+    negative = channel.weights["reference"].clone()
+    negative[5] = -negative[5]
+    monkeypatch.setitem(channel.weights, "reference", negative)
+    with pytest.raises(FitError, match=r"channel 'SR'.*event 5.*negative Monte Carlo"):
+        generate(model, model.parameter_vector({"mu": 1.0}), 3, key=(0,))

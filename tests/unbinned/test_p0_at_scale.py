@@ -17,28 +17,18 @@ It guards that draw, not the target for every draw.
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy import optimize, stats
 
-from nsbi.cli.main import cli
 from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues
 from nsbi.infer.likelihood_ratio import test_statistic
 from nsbi.model import Model
-from nsbi.simulators import write_toy_workspace
 from nsbi.workspace import Workspace
-
-# the default fixture's training (tests/unbinned/conftest.py): only the sample size differs
-TRAINING = {"members": 5, "hidden_layers": [32, 32], "epochs": 20, "batch_size": 2048,
-            "learning_rate": 0.005, "patience": 20, "seed": 0}  # fmt: skip
+from tests.unbinned.conftest import train_toy_workspace
 
 
 @pytest.mark.slow
 def test_expected_p0_and_cls_match_exact_at_three_million_events(tmp_path, toy):
-    path = write_toy_workspace(
-        toy, tmp_path, events_per_sample=3_000_000, seed=4, training=TRAINING, poi_bounds=(0, 5)
-    )
-    result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
-    assert result.exit_code == 0, result.output
+    path = train_toy_workspace(toy, tmp_path, 3_000_000, seed=4)
     model = Model.from_workspace(Workspace.load(path))
 
     # p0 of the Asimov data at the mu' where the exact q0_A is 9 (3 sigma)
