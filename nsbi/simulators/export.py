@@ -4,7 +4,8 @@ The result is laid out like a real analysis, so every step after it (``nsbi trai
 ``nsbi fit``, ``nsbi diagnose``) runs exactly as it would on experiment ntuples::
 
     DIRECTORY/
-        workspace.json          one unbinned channel "SR", samples S, SBI, B, observation SR
+        workspace.json          one unbinned channel "SR", samples S, SBI, B (or S, B),
+                                observation SR
         ntuples/S.root          tree "events": x1, x2, ..., weight   (simulated, weighted)
         ntuples/SBI.root
         ntuples/B.root
@@ -14,8 +15,9 @@ The result is laid out like a real analysis, so every step after it (``nsbi trai
 Each simulated sample has ``events_per_sample`` unweighted events, stored with the weight
 :math:`\nu_j / N` so that its sum of weights is the exact yield :math:`\nu_j`; the workspace
 still states the yields (``"yield"``), so the model uses the exact :math:`\nu_j`. The observed
-dataset is one Poisson draw of the toy at ``observed_mu``. The reference is the pool of all three
-samples: every ratio :math:`r_j = p_j/p_\text{ref}` is then bounded by :math:`\nu_\text{ref}/\nu_j`.
+dataset is one Poisson draw of the toy at ``observed_mu``. The reference is by default the pool of
+all samples: every ratio :math:`r_j = p_j/p_\text{ref}` is then bounded by
+:math:`\nu_\text{ref}/\nu_j`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def write_toy_workspace(
     seed: int = 0,
     training: dict | None = None,
     poi_bounds: tuple[float, float] = (0.0, 10.0),
-    reference: tuple[str, ...] = ("S", "SBI", "B"),
+    reference: tuple[str, ...] | None = None,
+    samples: tuple[str, ...] = ("S", "SBI", "B"),
 ) -> Path:
     """Write the ntuples and the workspace of ``toy`` into ``directory``; return the JSON path.
 
@@ -53,12 +56,17 @@ def write_toy_workspace(
         toy: the analytic model.
         directory: created if missing; existing files of the same names are replaced
             (atomically, one by one).
-        events_per_sample: simulated events of each of ``S``, ``SBI`` and ``B``.
+        events_per_sample: simulated events of each sample.
         observed_mu: the signal strength of the observed pseudo-dataset.
         seed: seed of every random draw (samples and data).
         training: the channel's ``training`` block (see ``docs/workspace.md``).
         poi_bounds: bounds of ``mu`` in the measurement.
-        reference: the samples pooled into the reference density.
+        reference: the samples pooled into the reference density (a subset of ``samples``;
+            default all of them).
+        samples: the workspace's samples: ``("S", "SBI", "B")`` with the toy's interference
+            coefficients, or ``("S", "B")`` with coefficients ``mu`` and ``1``, the
+            signal-strength model :math:`\mu S + B`, which is the toy's intensity only
+            without interference (``toy.interference == 0``, e.g. ``closure_toy(0.0)``).
 
     Example:
         >>> import tempfile
@@ -71,24 +79,40 @@ def write_toy_workspace(
     """
     if events_per_sample < 1:
         raise ValueError(f"events_per_sample: expected a positive integer, got {events_per_sample}")
+    samples = tuple(samples)
+    if samples == ("S", "B"):
+        if toy.interference != 0.0:
+            raise ValueError(
+                f"samples ('S', 'B') write the model mu*S + B, but {toy!r} has interference "
+                f"{toy.interference:g}: use the toy without it (interference=0.0) or all three "
+                "samples ('S', 'SBI', 'B')"
+            )
+        coefficients = {"S": "mu", "B": "1"}
+    elif samples == tuple(toy.processes):
+        coefficients = toy.coefficients
+    else:
+        raise ValueError(f"samples: expected ('S', 'SBI', 'B') or ('S', 'B'), got {samples!r}")
+    reference = samples if reference is None else tuple(reference)
+    if not reference or not set(reference) <= set(samples):
+        raise ValueError(f"reference: expected a non-empty subset of {samples!r}, got {reference!r}")
     directory = Path(directory)
     (directory / "ntuples").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = toy.observable_names
     yields = toy.yields()
 
-    samples = []
-    for process in toy.processes:
+    sample_specs = []
+    for process in samples:
         x = toy.sample(process, events_per_sample, rng)
         branches = {name: x[:, k] for k, name in enumerate(names)}
         branches["weight"] = np.full(events_per_sample, yields[process] / events_per_sample)
         write_ntuple(directory / "ntuples" / f"{process}.root", {TREE: branches})
-        samples.append(
+        sample_specs.append(
             {
                 "name": process,
                 "source": {"file": f"ntuples/{process}.root", "tree": TREE, "weight": "weight"},
                 "yield": float(yields[process]),
-                "coefficient": toy.coefficients[process],
+                "coefficient": coefficients[process],
                 "modifiers": [],
             }
         )
@@ -99,7 +123,8 @@ def write_toy_workspace(
     )
 
     return write_unbinned_workspace(
-        directory, names, reference, samples, training, "interference", poi_bounds
+        directory, names, reference, sample_specs, training,
+        "interference" if len(samples) == 3 else "signal_strength", poi_bounds
     )
 
 

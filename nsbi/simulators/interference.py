@@ -612,23 +612,26 @@ def _check_n(n: int) -> int:
     return int(n)
 
 
-def closure_toy() -> InterferenceToy:
+def closure_toy(interference: float = 0.3) -> InterferenceToy:
     r"""The toy of nsbi's closure tests, example and benchmarks.
 
     50 signal and 200 background events at :math:`\mu = 1`, 30% destructive interference, and
     signal and background widths close enough (0.9 and 1) that every ratio to the pooled
     reference is well covered by simulated events, so learned ratios can be compared with the
-    exact ones everywhere that matters.
+    exact ones everywhere that matters. ``interference=0.0`` gives the plain signal-strength
+    model :math:`\mu S + B` of the same shapes (``SBI`` is then the mixture ``S + B``).
 
     Example:
         >>> {k: round(v, 1) for k, v in closure_toy().yields().items()}
         {'S': 50.0, 'SBI': 199.8, 'B': 200.0}
+        >>> closure_toy(0.0).yields()["SBI"]
+        250.0
     """
     return InterferenceToy(
         d=2,
         nu_signal=50.0,
         nu_background=200.0,
-        interference=0.3,
+        interference=interference,
         signal_cov=np.diag([0.81, 0.81]),
         background_cov=np.eye(2),
     )

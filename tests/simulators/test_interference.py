@@ -431,3 +431,39 @@ def test_asimov_statistic_equals_scipy_quadrature():
 def test_asimov_statistic_refuses_grids_beyond_three_dimensions():
     with pytest.raises(ValueError, match="d <= 3, not d = 4"):
         InterferenceToy(d=4).asimov_statistic(1.0, 0.0)
+
+
+def test_without_interference_the_intensity_is_mu_s_plus_b():
+    """``closure_toy(0.0)``: the signal-strength model mu S + B of the same Gaussians (scipy)."""
+    from nsbi.simulators import closure_toy
+
+    toy = closure_toy(0.0)
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    s = 50.0 * stats.multivariate_normal([1.0, 0.5], 0.81 * np.eye(2)).pdf(x)
+    b = 200.0 * stats.multivariate_normal([0.0, 0.0], np.eye(2)).pdf(x)
+    for mu in (0.0, 0.54, 2.0):
+        np.testing.assert_allclose(toy.log_intensity(x, mu), np.log(mu * s + b), rtol=1e-12)
+    assert toy.yields()["SBI"] == pytest.approx(250.0)
+
+
+def test_signal_strength_workspace(tmp_path):
+    """``write_toy_workspace(samples=("S", "B"))`` writes mu*S + B, and refuses a toy whose
+    intensity is not that model or a reference outside the samples."""
+    from nsbi.simulators import closure_toy, write_toy_workspace
+    from nsbi.workspace import Workspace
+
+    path = write_toy_workspace(closure_toy(0.0), tmp_path, events_per_sample=100,
+                               samples=("S", "B"), reference=("B",))  # fmt: skip
+    channel = Workspace.load(path).channel("SR")
+    assert {s["name"]: s["coefficient"] for s in channel["samples"]} == {"S": "mu", "B": "1"}
+    assert channel["reference"] == {"samples": ["B"]}
+    with pytest.raises(ValueError, match="interference 0.3"):
+        write_toy_workspace(closure_toy(), tmp_path, events_per_sample=100, samples=("S", "B"))
+    with pytest.raises(ValueError, match="reference"):
+        write_toy_workspace(closure_toy(0.0), tmp_path, events_per_sample=100,
+                            samples=("S", "B"), reference=("SBI",))  # fmt: skip
+    with pytest.raises(ValueError, match="samples"):
+        write_toy_workspace(closure_toy(0.0), tmp_path, events_per_sample=100, samples=("B",))
+    pooled = write_toy_workspace(closure_toy(0.0), tmp_path / "pooled", events_per_sample=100,
+                                 samples=("S", "B"))  # fmt: skip
+    assert Workspace.load(pooled).channel("SR")["reference"] == {"samples": ["S", "B"]}
