@@ -65,7 +65,7 @@ def write_toy_workspace(
             default all of them).
         samples: the workspace's samples: ``("S", "SBI", "B")`` with the toy's interference
             coefficients, or ``("S", "B")`` with coefficients ``mu`` and ``1``, the
-            signal-strength model :math:`\mu S + B`, which is the toy's intensity only
+            signal-strength model :math:`\\mu S + B`, which is the toy's intensity only
             without interference (``toy.interference == 0``, e.g. ``closure_toy(0.0)``).
 
     Example:
@@ -94,7 +94,9 @@ def write_toy_workspace(
         raise ValueError(f"samples: expected ('S', 'SBI', 'B') or ('S', 'B'), got {samples!r}")
     reference = samples if reference is None else tuple(reference)
     if not reference or not set(reference) <= set(samples):
-        raise ValueError(f"reference: expected a non-empty subset of {samples!r}, got {reference!r}")
+        raise ValueError(
+            f"reference: expected a non-empty subset of {samples!r}, got {reference!r}"
+        )
     directory = Path(directory)
     (directory / "ntuples").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -123,8 +125,13 @@ def write_toy_workspace(
     )
 
     return write_unbinned_workspace(
-        directory, names, reference, sample_specs, training,
-        "interference" if len(samples) == 3 else "signal_strength", poi_bounds
+        directory,
+        names,
+        reference,
+        sample_specs,
+        training,
+        "interference" if len(samples) == 3 else "signal_strength",
+        poi_bounds,
     )
 
 

@@ -27,12 +27,13 @@ def toy():
     return closure_toy()
 
 
-def train_toy_workspace(toy, directory, events_per_sample: int, seed: int):
-    """Write the toy's workspace (``TRAINING``, mu in [0, 5]) and train it with ``nsbi train``;
-    return the JSON path. The slow tests call it with more events per sample."""
+def train_toy_workspace(toy, directory, events_per_sample: int, seed: int, **options):
+    """Write the toy's workspace (``TRAINING``, mu in [0, 5]; ``options`` such as ``samples``
+    and ``reference`` go to ``write_toy_workspace``) and train it with ``nsbi train``; return
+    the JSON path. The slow tests call it with more events per sample."""
     path = write_toy_workspace(
         toy, directory, events_per_sample=events_per_sample, seed=seed, training=TRAINING,
-        poi_bounds=(0, 5),
+        poi_bounds=(0, 5), **options,
     )  # fmt: skip
     result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
     assert result.exit_code == 0, result.output

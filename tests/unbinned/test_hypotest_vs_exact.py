@@ -54,9 +54,10 @@ def test_expected_p0_near_three_sigma_follows_exact(setup, toy):
     for the same training on other draws of the simulation or other thread counts (the
     trainings are chaotic at the last bit). With 1M events per sample (``benchmarks/
     ratio_closure.py``, seeds 4-6): 9.28, 9.11, 8.90, p0 within 14%, 6%, 6%; with 3M: 9.08,
-    8.82, 8.88, p0 within 4%, 10%, 7% (``tests/unbinned/test_p0_at_scale.py``). This test guards
-    the scale of the agreement, |dq| < 1.5 (p0 within a factor of about 2.5), not the issue's
-    target."""
+    8.82, 8.88, p0 within 4%, 10%, 7%. This test guards the scale of the agreement, |dq| < 1.5
+    (p0 within a factor of about 2.5); the issue's target is met, at 1M events per sample, by
+    the signal-strength model mu S + B (``tests/unbinned/test_p0_at_scale.py``), whose q0 is
+    3.4 times less sensitive to the ratios' errors (``benchmarks/q0_sensitivity.py``)."""
     model, _, _ = setup
     mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
     learned = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
