@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     toy = closure_toy(0.0)
-    mu3 = optimize.brentq(lambda m: toy.asimov_statistic(m, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    mu3 = toy.discovery_mu(3.0)
 
     def exact_cls(mu):
         return _asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]

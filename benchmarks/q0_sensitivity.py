@@ -21,7 +21,6 @@ each at the :math:`\mu'` where the exact :math:`q_{0,A}` is 9, on the quadrature
 """
 
 import numpy as np
-from scipy import optimize
 
 from nsbi.simulators import closure_toy
 
@@ -32,9 +31,7 @@ def main() -> None:
     grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
     for interference, learned in ((0.0, "S"), (0.3, "SBI")):
         toy = closure_toy(interference)
-        mu3 = optimize.brentq(
-            lambda m, toy=toy: toy.asimov_statistic(m, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10
-        )
+        mu3 = toy.discovery_mu(3.0)
         # mu for S in mu S + B; sqrt(mu) for SBI in the interference mixture
         coefficient = mu3 if learned == "S" else toy.coefficient_values(mu3)[learned]
         intensity = toy.yields()[learned] * np.exp(toy.log_density(learned, grid))

@@ -50,6 +50,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import optimize
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
@@ -504,6 +505,24 @@ class InterferenceToy:
             values.append(2 * volume * np.sum(lam_t * (log_t - log_m) - lam_t + np.exp(log_m)))
         out = np.array(values).reshape(mu.shape)
         return float(out) if mu.ndim == 0 else out
+
+    def discovery_mu(self, z: float = 3.0, mu_max: float = 5.0) -> float:
+        r"""The signal strength :math:`\mu'` whose Asimov discovery statistic is :math:`z^2`
+        (expected significance :math:`z`): the root of :math:`q_{0,A}(\mu') = z^2` in
+        ``[0.05, mu_max]`` with :meth:`asimov_statistic` (Brent, ``xtol`` 1e-10).
+
+        Example:
+            >>> toy = closure_toy()
+            >>> mu3 = toy.discovery_mu(3.0)
+            >>> round(toy.asimov_statistic(mu3, 0.0), 8)
+            9.0
+        """
+        target = float(z) ** 2
+        return float(
+            optimize.brentq(
+                lambda mu: self.asimov_statistic(mu, 0.0) - target, 0.05, mu_max, xtol=1e-10
+            )
+        )
 
     # ---------------------------------------------------------------- sampling
 

@@ -5,8 +5,10 @@ ensembles are trained once per test session through ``nsbi train`` (small networ
 per sample, 5 members: about a minute on two CPU cores).
 """
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from scipy import optimize
 
 from nsbi.cli.main import cli
 from nsbi.simulators import closure_toy, write_toy_workspace
@@ -38,6 +40,19 @@ def train_toy_workspace(toy, directory, events_per_sample: int, seed: int, **opt
     result = CliRunner().invoke(cli, ["train", str(path), "--quiet"])
     assert result.exit_code == 0, result.output
     return path
+
+
+def exact_minimum(toy, x, weights, mu_max=5.0):
+    """(mu_hat, NLL) of events ``x`` under the exact model, minimised over kappa = sqrt(mu) in
+    [0, sqrt(mu_max)] (smooth in kappa; in mu the sqrt leaves Brent's bounded search short of
+    a minimum near 0)."""
+    result = optimize.minimize_scalar(
+        lambda kappa: toy.nll(kappa**2, x, weights),
+        bounds=(0.0, np.sqrt(mu_max)),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
+    return result.x**2, result.fun
 
 
 @pytest.fixture(scope="session")

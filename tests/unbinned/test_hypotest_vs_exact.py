@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import optimize, stats
+from scipy import stats
 
 from nsbi.infer.belt import toy_statistics
 from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues, hypotest, significance
 from nsbi.infer.likelihood_ratio import test_statistic
 from nsbi.infer.toys import generate
 from nsbi.model import Model
+from nsbi.simulators import closure_toy
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import observed_events, reference_events
+from tests.unbinned.conftest import exact_minimum
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +34,6 @@ def setup(trained_workspace, toy):
     return Model.from_workspace(ws), x, asimov_weights
 
 
-def _exact_minimum(toy, x, weights, mu_max=5.0):
-    """(mu_hat, NLL) of events ``x`` under the exact model, minimised over kappa = sqrt(mu) in
-    [0, sqrt(mu_max)] (smooth in kappa; in mu the sqrt leaves Brent's bounded search short of
-    a minimum near 0)."""
-    result = optimize.minimize_scalar(
-        lambda kappa: toy.nll(kappa**2, x, weights),
-        bounds=(0.0, np.sqrt(mu_max)),
-        method="bounded",
-        options={"xatol": 1e-9},
-    )
-    return result.x**2, result.fun
-
-
 def test_expected_p0_near_three_sigma_follows_exact(setup, toy):
     """The Asimov discovery statistic at the mu' where the exact one is 9 (3 sigma): the exact
     q0_A has no Monte Carlo (``InterferenceToy.asimov_statistic``, grid quadrature); the learned
@@ -59,7 +48,7 @@ def test_expected_p0_near_three_sigma_follows_exact(setup, toy):
     the signal-strength model mu S + B (``tests/unbinned/test_p0_at_scale.py``), whose q0 is
     3.4 times less sensitive to the ratios' errors (``benchmarks/q0_sensitivity.py``)."""
     model, _, _ = setup
-    mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    mu3 = toy.discovery_mu(3.0)
     learned = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
     assert abs(learned - 9.0) < 1.5, (mu3, learned)
 
@@ -84,7 +73,7 @@ def test_calculator_on_exact_ratios_gives_the_exact_p0(trained_workspace, toy):
              for k, x in events.items()}  # fmt: skip
     norm = np.log(omega @ np.exp(log_r["reference"]))
     channel.ratios = {k: torch.as_tensor(np.exp(v - norm)) for k, v in log_r.items()}
-    mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    mu3 = toy.discovery_mu(3.0)
     q0 = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
     p0, exact = stats.norm.sf(np.sqrt(q0)), stats.norm.sf(3.0)
     assert abs(p0 / exact - 1) < 0.05, (q0, p0, exact)
@@ -99,7 +88,7 @@ def test_observed_cls_matches_exact(setup, toy, trained_workspace, mu):
     model, x_ref, asimov_weights = setup
     ws = Workspace.load(trained_workspace)
     x_obs = observed_events(ws, ws.channel("SR")).features
-    best, nll_best = _exact_minimum(toy, x_obs, np.ones(len(x_obs)))
+    best, nll_best = exact_minimum(toy, x_obs, np.ones(len(x_obs)))
     q = 0.0 if best > mu else 2 * (toy.nll(mu, x_obs, np.ones(len(x_obs))) - nll_best)
     q_asimov = toy.asimov_statistic(0.0, mu)  # the exact Asimov statistic, no Monte Carlo
     exact = _asymptotic_pvalues(q, q_asimov, "qtilde")[2]
@@ -148,11 +137,9 @@ def test_signal_strength_p0_near_three_sigma_follows_exact(trained_workspace):
     toy without interference): at 100k events per sample and two learned ratios (S and B to
     the pool) p0 is within 15% (measured q0_A 9.05, 9.08, 8.83, 9.14, 9.06, 8.98 over six
     draws, p0 within 10%); the 5% target needs 1M events (``test_p0_at_scale.py``)."""
-    from nsbi.simulators import closure_toy
-
     exact = closure_toy(0.0)
     model = Model.from_workspace(_linear_workspace(trained_workspace))
-    mu3 = optimize.brentq(lambda mu: exact.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    mu3 = exact.discovery_mu(3.0)
     q0 = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
     assert abs(stats.norm.sf(np.sqrt(q0)) / stats.norm.sf(3.0) - 1) < 0.15, (mu3, q0)
 
@@ -160,7 +147,7 @@ def test_signal_strength_p0_near_three_sigma_follows_exact(trained_workspace):
 def _exact_q0(toy, x):
     """q0 of events ``x`` under the exact model."""
     weights = np.ones(len(x))
-    return max(0.0, 2 * (toy.nll(0.0, x, weights) - _exact_minimum(toy, x, weights)[1]))
+    return max(0.0, 2 * (toy.nll(0.0, x, weights) - exact_minimum(toy, x, weights)[1]))
 
 
 def test_interference_toys_follow_the_exact_model_where_asymptotics_fail(trained_workspace, toy):

@@ -33,8 +33,7 @@ from nsbi.model import Model
 from nsbi.simulators import closure_toy
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import observed_events
-from tests.unbinned.conftest import train_toy_workspace
-from tests.unbinned.test_hypotest_vs_exact import _exact_minimum
+from tests.unbinned.conftest import exact_minimum, train_toy_workspace
 
 
 @pytest.mark.slow
@@ -47,7 +46,7 @@ def test_p0_and_cls_of_a_signal_strength_model_match_exact(tmp_path, seed):
     model = Model.from_workspace(ws)
 
     # p0 of the Asimov data at the mu' where the exact q0_A is 9 (3 sigma)
-    mu3 = optimize.brentq(lambda mu: toy.asimov_statistic(mu, 0.0) - 9.0, 0.05, 5.0, xtol=1e-10)
+    mu3 = toy.discovery_mu(3.0)
     q0 = test_statistic(model.asimov(model.parameter_vector({"mu": mu3})), 0.0, "q0").value
     p0, exact_p0 = stats.norm.sf(np.sqrt(q0)), stats.norm.sf(3.0)
 
@@ -63,7 +62,7 @@ def test_p0_and_cls_of_a_signal_strength_model_match_exact(tmp_path, seed):
     # the exact observed 95% limit
     x = observed_events(ws, ws.channel("SR")).features
     weights = np.ones(len(x))
-    best, nll_best = _exact_minimum(toy, x, weights)
+    best, nll_best = exact_minimum(toy, x, weights)
 
     def exact_observed_cls(mu):
         q = 0.0 if best > mu else 2 * (toy.nll(mu, x, weights) - nll_best)
