@@ -15,6 +15,7 @@ __all__ = [
     "InvalidWorkspace",
     "InvalidExpression",
     "FitError",
+    "InvalidOption",
 ]
 
 
@@ -73,3 +74,16 @@ class InvalidExpression(NSBIError):
 
 class FitError(NSBIError):
     """A fit that could not be set up (unknown parameter, value outside bounds, ...)."""
+
+
+class InvalidOption(NSBIError):
+    """A command-line option (or the library argument behind it) with a value that cannot be
+    used; the command exits 2 (bad input).
+
+    Attributes:
+        option: the option as the user spells it, e.g. ``--only``.
+    """
+
+    def __init__(self, option: str, message: str):
+        self.option = option
+        super().__init__(f"{option}: {message}")

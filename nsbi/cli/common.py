@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nsbi.exceptions import InvalidWorkspace, NSBIError
+from nsbi.exceptions import InvalidOption, InvalidWorkspace, NSBIError
 
 
 def _fail(error: NSBIError) -> None:
@@ -18,7 +18,17 @@ def _fail(error: NSBIError) -> None:
             click.echo(f"{where}{problem}", err=True)
         sys.exit(2)
     click.echo(f"error: {error}", err=True)
-    sys.exit(1)
+    sys.exit(2 if isinstance(error, InvalidOption) else 1)
+
+
+def _warn_failed(failed: int, what: str) -> None:
+    """Warn on stderr (also under ``--quiet``) that ``failed`` fits of ``what`` are not valid."""
+    if failed:
+        click.echo(
+            f"WARNING: {failed} of the fits of {what} are not valid (failed_fits in the JSON); "
+            "the numbers rest on them all the same",
+            err=True,
+        )
 
 
 def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:

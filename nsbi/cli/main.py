@@ -19,6 +19,7 @@ from nsbi.cli.common import (
     _model,
     _parse_fix,
     _parse_interpolation,
+    _warn_failed,
     _write_outputs,
 )
 from nsbi.exceptions import InvalidWorkspace, NSBIError
@@ -120,6 +121,17 @@ def validate(workspace: Path) -> None:
     help="Rank the constrained nuisance parameters by their impact on the POI (pre- and "
     "post-fit), with pulls and constraints; drawn with --plot.",
 )
+@click.option(
+    "--mc-stat",
+    "mc_stat_mode",
+    type=click.Choice(["auto", "off", "report", "propagate"]),
+    default="auto",
+    show_default=True,
+    help="The MC-statistical uncertainty of unbinned channels from their bootstrap replicas "
+    "(mc_stat.replicas, trained by nsbi train): report it beside the statistical error, or "
+    "propagate it into the likelihood (constrained parameters mc_stat[k]) so that errors, "
+    "MINOS and scans include it; auto reports it when every unbinned channel has replicas.",
+)
 @_interpolation_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def fit(
@@ -137,13 +149,15 @@ def fit(
     output,
     plot_dir,
     rank,
+    mc_stat_mode,
     interpolation,
     quiet,
 ) -> None:
-    """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, HESSE,
-    optionally MINOS), optionally with a profile-likelihood scan."""
+    """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, the
+    covariance from the exact Hessian, optionally MINOS), optionally with a profile-likelihood
+    scan, and the MC-statistical uncertainty of learned likelihoods."""
     from nsbi.infer import DEFAULT_TOLERANCE, asimov_model, pulls, ranking, scan
-    from nsbi.infer import fit as mle_fit
+    from nsbi.infer.mc_stat import fit_with_mc_stat
 
     fixed = _parse_fix(fix)
     tolerance = tolerance or DEFAULT_TOLERANCE
@@ -156,7 +170,11 @@ def fit(
                 values[poi] = asimov_poi
             model = asimov_model(model, values)
         minos_arg = list(minos_parameter) if minos_parameter else bool(minos)
-        result = mle_fit(model, fix=fixed, minos=minos_arg, tolerance=tolerance)
+        nominal = model
+        result, mc_stat, model = fit_with_mc_stat(
+            nominal, mc_stat_mode, fix=fixed, minos=minos_arg, tolerance=tolerance,
+            progress=not quiet,
+        )  # fmt: skip
         profile = None
         if scan_parameter is not None:
             index = model.parameters.index(scan_parameter)
@@ -175,10 +193,23 @@ def fit(
         _fail(error)
     pull_table = pulls(model, result)
 
+    if not result.valid:
+        click.echo(f"WARNING: the fit is not valid: {'; '.join(result.reasons)}", err=True)
+    if mc_stat is not None:
+        _warn_failed(mc_stat.failed_fits, "the bootstrap replicas")
+        poi = nominal.parameters.poi
+        statistical = _statistical_error(result, mc_stat, poi)
+        warning = mc_stat.warning(poi, statistical) if poi and statistical > 0 else None
+        if warning:
+            click.echo(f"WARNING: {warning}", err=True)
+    if profile is not None:
+        _warn_failed(sum(not f.valid for f in profile.fits), f"the scan of {profile.parameter}")
+    if impacts is not None:
+        _warn_failed(sum(i.failed_fits for i in impacts), "the ranking")
     if not quiet:
         click.echo(str(result))
-        if not result.valid:
-            click.echo("WARNING: the fit did not converge (see EDM and validity above)", err=True)
+        if mc_stat is not None:
+            click.echo(_mc_stat_text(result, mc_stat, nominal.parameters.poi))
         if profile is not None:
             click.echo(f"\nprofile scan of {profile.parameter}:")
             for v, t, f in zip(profile.values, profile.t, profile.fits, strict=True):
@@ -199,6 +230,11 @@ def fit(
                     f"{i.prefit_down:>+10.4f}{i.postfit_up:>+10.4f}{i.postfit_down:>+10.4f}"
                 )
     document = result.to_dict()
+    if mc_stat is not None:
+        document["mc_stat"] = {
+            **mc_stat.to_dict(),
+            "propagated": mc_stat_mode == "propagate",
+        }
     document["correlation"] = result.correlation.tolist()
     document["pulls"] = {
         name: {"pull": pull, "constraint": constraint}
@@ -211,6 +247,7 @@ def fit(
             "parameter": profile.parameter,
             "values": profile.values.tolist(),
             "t": profile.t.tolist(),
+            "failed_fits": profile.failed_fits,
         }
     _write_outputs(document, output, quiet)
     if plot_dir is not None and profile is not None:
@@ -242,13 +279,40 @@ def fit(
             click.echo("wrote " + ", ".join(map(str, paths)))
 
 
+def _statistical_error(result, mc_stat, name: str | None) -> float:
+    """The statistical error of ``name``: the fit's, less the MC-statistical part when the
+    latter was propagated into it (the fit then has parameters ``mc_stat[k]``)."""
+    if name is None:
+        return 0.0
+    total = result.error(name)
+    if any(n.startswith("mc_stat[") for n in result.names):
+        return float(np.sqrt(max(total**2 - mc_stat.error(name) ** 2, 0.0)))
+    return total
+
+
+def _mc_stat_text(result, mc_stat, poi: str | None) -> str:
+    """The table of MC-statistical and statistical errors ``nsbi fit`` prints."""
+    fixed = dict(zip(result.names, result.fixed, strict=True))
+    names = [n for n in mc_stat.names if not fixed[n]]
+    width = max((len(n) for n in names), default=8) + 2
+    lines = [f"MC-statistical uncertainty ({mc_stat.replicas} bootstrap replicas):"]
+    for name in names:
+        mark = " *" if name == poi else ""
+        lines.append(
+            f"  {name + mark:<{width}}  MC stat {mc_stat.error(name):.4g}   statistical "
+            f"{_statistical_error(result, mc_stat, name):.4g}"
+        )
+    return "\n".join(lines)
+
+
 @cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--only",
     multiple=True,
     metavar="SAMPLE",
-    help="Train only this sample (or CHANNEL/SAMPLE); repeatable.",
+    help="Train only this sample with its learned variations, or one ensemble by its label "
+    "(SAMPLE_MODIFIER_SIDE); either as CHANNEL/NAME; repeatable.",
 )
 @click.option(
     "--members",
@@ -318,7 +382,13 @@ def train(workspace, only, members, epochs, device, scheduler, workers, force, q
 
 @cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--only", multiple=True, metavar="SAMPLE", help="Only this sample; repeatable.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Only this sample (with its learned variations) or ensemble label "
+    "(SAMPLE_MODIFIER_SIDE), or CHANNEL/NAME; repeatable.",
+)
 @click.option("--no-two-sample-test", is_flag=True, help="Skip the classifier two-sample test.")
 @click.option(
     "--plot",
@@ -534,6 +604,7 @@ def belt(
         click.echo(str(result))
         if result.fallbacks:
             click.echo(f"{result.fallbacks} toy fits fell back to iminuit")
+    _warn_failed(result.failed_fits, "the belt")
     _write_outputs(result.to_dict(), output, quiet)
     if plot_dir is not None:
         from nsbi.plot import plot_belt, plot_toy_distributions, save_figure
@@ -612,6 +683,7 @@ def cls(
         _fail(error)
     if not quiet:
         click.echo(str(result))
+    _warn_failed(result.failed_fits, "the CLs test")
     _write_outputs(result.to_dict(), output, quiet)
     if plot_dir is not None:
         _plot_statistic(result, plot_dir, "test_statistic", quiet)
@@ -655,6 +727,7 @@ def significance(
         _fail(error)
     if not quiet:
         click.echo(str(result))
+    _warn_failed(result.failed_fits, "the discovery test")
     _write_outputs(result.to_dict(), output, quiet)
     if plot_dir is not None:
         _plot_statistic(result, plot_dir, "q0", quiet)
@@ -733,6 +806,7 @@ def limit(
         _fail(error)
     if not quiet:
         click.echo(str(result))
+    _warn_failed(result.failed_fits, "the limit")
     document = result.to_dict()
     _write_outputs(document, output, quiet)
     if plot_dir is not None:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from nsbi.infer.curvature import positive_definite
+from nsbi.infer.fit_health import FitCounts
 from nsbi.infer.minimize import best_poi_start, minimize, off_kinks
 from nsbi.infer.toys import PseudoExperiments
 from nsbi.model import Model, pyhf_torch_backend
@@ -56,6 +57,10 @@ class BatchFit:
         converged: ``(T,)`` whether the batched Newton method converged (else iminuit's fit).
         fallbacks: how many toys were refitted with iminuit.
         iterations: Newton iterations of the batch.
+        failed: ``(T,)`` toys whose fit is not valid in the end: not converged by the batch,
+            and iminuit's fallback invalid too (or not run). Their values are the better of
+            the two minima found, used all the same, and counted in every result built on
+            them (``failed_fits``).
     """
 
     values: np.ndarray
@@ -63,6 +68,13 @@ class BatchFit:
     converged: np.ndarray
     fallbacks: int
     iterations: int
+    failed: np.ndarray | None = None
+
+    @property
+    def counts(self) -> FitCounts:
+        """The fallbacks and failed fits of the batch."""
+        failed = 0 if self.failed is None else int(np.count_nonzero(self.failed))
+        return FitCounts(fallbacks=self.fallbacks, failed=failed)
 
 
 def _value_and_gradient(model: Model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,11 +296,13 @@ def fit_toys(
     nll = value.numpy().copy()
     converged = converged.numpy().copy()
     fallbacks = 0
+    failed = ~converged
     if fallback:
         for row in np.flatnonzero(~converged):
             one = toys.bind(model, int(row))
             result = minimize(one, init=values[row], fix=fix, errors=False, tolerance=0.001)
             fallbacks += 1
+            failed[row] = not result.valid
             if result.valid or result.nll < nll[row]:
                 values[row], nll[row] = result.values, result.nll
-    return BatchFit(values, nll, converged, fallbacks, iterations)
+    return BatchFit(values, nll, converged, fallbacks, iterations, failed)

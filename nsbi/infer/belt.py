@@ -31,6 +31,7 @@ import numpy as np
 
 from nsbi.exceptions import FitError
 from nsbi.infer.batch_fit import fit_toys
+from nsbi.infer.fit_health import FitCounts
 from nsbi.infer.likelihood_ratio import batch_values
 from nsbi.infer.minimize import minimize
 from nsbi.infer.toys import generate
@@ -101,11 +102,11 @@ def toy_statistics(
     key: Sequence[int],
     mu: float | None = None,
     statistic: str = "tmu",
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, FitCounts]:
     r"""The test statistic (:math:`t_\mu` by default, see
     :mod:`nsbi.infer.likelihood_ratio`) at ``mu`` (default: the POI's value in ``point``) of
-    toys ``start..stop`` of stream ``key`` drawn at ``point``, and the number of iminuit
-    fallbacks."""
+    toys ``start..stop`` of stream ``key`` drawn at ``point``, and the counts of iminuit
+    fallbacks and failed fits among their two fits each."""
     poi = model.parameters.poi
     mu = float(point[model.parameters.poi_index]) if mu is None else float(mu)
     toys = generate(model, point, range(start, stop), key)
@@ -113,20 +114,20 @@ def toy_statistics(
     conditional = fit_toys(model, toys, init=point, fix={poi: mu})
     mu_hat = unconditional.values[:, model.parameters.poi_index]
     values = batch_values(statistic, mu, mu_hat, 2 * (conditional.nll - unconditional.nll))
-    return values, unconditional.fallbacks + conditional.fallbacks
+    return values, unconditional.counts + conditional.counts
 
 
 @pyhf_torch_backend()
 def learned_toy_statistics(
     source, statistic, point: np.ndarray, start: int, stop: int, key: Sequence[int]
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, FitCounts]:
     """A learned statistic :math:`t_\\text{ML}(\\mu)` (``statistic``, a
     :class:`~nsbi.sets.LearnedStatistic`) of toys ``start..stop`` of stream ``key`` drawn at
     ``point`` from ``source.model`` (a :class:`~nsbi.sets.WorkspaceSource`): the toys'
     Poisson weights of the reference events go through the network; no fit is made."""
     mu = float(point[source.model.parameters.poi_index])
     toys = generate(source.model, point, range(start, stop), key)
-    return statistic(source.features, toys.weights[source.channel.name], mu), 0
+    return statistic(source.features, toys.weights[source.channel.name], mu), FitCounts()
 
 
 def learned_observed_statistics(source, statistic, grid: Sequence[float]) -> np.ndarray | None:
@@ -157,6 +158,8 @@ class Belt:
         toys: ``(G, T)`` the toys' :math:`t_\\mu` per grid point.
         observed: ``(G,)`` the observed :math:`t_\\mu`, or ``None``.
         fallbacks: toy fits that fell back to iminuit.
+        failed_fits: fits the belt rests on that are not valid (toy fits after iminuit's
+            fallback, and the conditional fits to the data).
         statistic: ``"tmu"`` (the profile likelihood ratio) or ``"learned"`` (a learned
             statistic, :mod:`nsbi.sets.profile_statistic`, with no asymptotic distribution).
     """
@@ -167,6 +170,7 @@ class Belt:
     toys: np.ndarray
     observed: np.ndarray | None = None
     fallbacks: int = 0
+    failed_fits: int = 0
     statistic: str = "tmu"
     _critical: dict = field(default_factory=dict, repr=False)
 
@@ -213,6 +217,7 @@ class Belt:
             "observed": None,
             "toys_per_point": int(self.toys.shape[1]),
             "fallbacks": int(self.fallbacks),
+            "failed_fits": int(self.failed_fits),
         }
         if self.observed is not None:
             out["observed"] = {
@@ -231,6 +236,8 @@ class Belt:
             for c in self.cl:
                 lo, hi = self.interval(c)
                 lines.append(f"{c:g} CL interval: [{lo:.4g}, {hi:.4g}]")
+        if self.failed_fits:
+            lines.append(f"{self.failed_fits} fits are not valid (see failed_fits)")
         return "\n".join(lines)
 
 
@@ -265,13 +272,13 @@ def neyman_belt(
     needed = observed or construction == "profile"
     conditional = conditional_fits(model, grid) if needed else None
     points = generation_points(model, grid, construction, conditional)
-    rows, fallbacks = [], 0
+    rows, counts = [], FitCounts.of(*(conditional or []))
     for g, point in enumerate(points):
         parts = []
         for start in range(0, toys, chunk_size):
             t, n = toy_statistics(model, point, start, min(start + chunk_size, toys), (seed, g))
             parts.append(t)
-            fallbacks += n
+            counts += n
         rows.append(np.concatenate(parts))
     return Belt(
         poi=model.parameters.poi,
@@ -279,5 +286,6 @@ def neyman_belt(
         cl=[float(c) for c in cl],
         toys=np.array(rows),
         observed=observed_statistics(model, grid, conditional) if observed else None,
-        fallbacks=fallbacks,
+        fallbacks=counts.fallbacks,
+        failed_fits=counts.failed,
     )

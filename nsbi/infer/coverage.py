@@ -48,6 +48,7 @@ class Coverage:
         critical: ``(N, len(cl))`` each observation's critical values.
         toys: toys per observation.
         fallbacks: toy fits that iminuit finished.
+        failed_fits: fits that are not valid (of the pseudo-observations and of their toys).
     """
 
     poi: str
@@ -57,6 +58,7 @@ class Coverage:
     critical: np.ndarray
     toys: int
     fallbacks: int = 0
+    failed_fits: int = 0
 
     @property
     def covered(self) -> np.ndarray:
@@ -85,6 +87,7 @@ class Coverage:
                 for c in self.cl
             },
             "fallbacks": self.fallbacks,
+            "failed_fits": self.failed_fits,
         }
 
     def __str__(self) -> str:
@@ -99,6 +102,8 @@ class Coverage:
                 f"  CL {c:.4f}: covered {p:.4f} +- {e:.4f} (expected {self.expected(c):.4f}; "
                 f"{pull:+.2f} standard errors)"
             )
+        if self.failed_fits:
+            lines.append(f"  {self.failed_fits} fits are not valid (see failed_fits)")
         return "\n".join(lines)
 
 
@@ -140,7 +145,7 @@ def coverage(
     free = fit_toys(model, observed, init=point)
     conditional = fit_toys(model, observed, init=point, fix={poi: mu})
     t_observed = np.clip(2 * (conditional.nll - free.nll), 0.0, None)
-    fallbacks = free.fallbacks + conditional.fallbacks
+    counts = free.counts + conditional.counts
 
     rows = range(observations)
     if progress:
@@ -151,7 +156,7 @@ def coverage(
     for i in rows:
         generation = conditional.values[i] if construction == "profile" else point
         t, n = toy_statistics(model, generation, 0, toys, (seed, 1, i))
-        fallbacks += n
+        counts += n
         critical[i] = [critical_value(t, c)[0] for c in cl]
     return Coverage(
         poi=poi,
@@ -160,5 +165,6 @@ def coverage(
         t_observed=t_observed,
         critical=critical,
         toys=int(toys),
-        fallbacks=fallbacks,
+        fallbacks=counts.fallbacks,
+        failed_fits=counts.failed,
     )

@@ -40,6 +40,7 @@ from nsbi.infer.belt import (
     observed_statistics,
     toy_statistics,
 )
+from nsbi.infer.fit_health import FitCounts
 from nsbi.io import atomic_path, write_json
 
 __all__ = ["BeltPlan", "Checkpoints", "make_client", "run_belt"]
@@ -125,14 +126,20 @@ class Checkpoints:
     def done(self, g: int, c: int) -> bool:
         return self.path(g, c).exists()
 
-    def load(self, g: int, c: int) -> tuple[np.ndarray, int]:
+    def load(self, g: int, c: int) -> tuple[np.ndarray, FitCounts]:
         with np.load(self.path(g, c), allow_pickle=False) as data:
-            return data["t"], int(data["fallbacks"])
+            failed = int(data["failed"]) if "failed" in data.files else 0
+            return data["t"], FitCounts(int(data["fallbacks"]), failed)
 
-    def save(self, g: int, c: int, t: np.ndarray, fallbacks: int) -> None:
+    def save(self, g: int, c: int, t: np.ndarray, counts: FitCounts) -> None:
         with atomic_path(self.path(g, c)) as tmp:
             with open(tmp, "wb") as handle:
-                np.savez(handle, t=np.asarray(t, dtype=np.float64), fallbacks=np.int64(fallbacks))
+                np.savez(
+                    handle,
+                    t=np.asarray(t, dtype=np.float64),
+                    fallbacks=np.int64(counts.fallbacks),
+                    failed=np.int64(counts.failed),
+                )
 
 
 # per-process cache of models built from workspace files:
@@ -199,7 +206,7 @@ def _chunk(
     start: int,
     stop: int,
     key: tuple[int, int],
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, FitCounts]:
     """One Dask task: the statistic of toys ``start..stop`` of stream ``key`` at ``point``."""
     loaded = _load_model(path, measurement, interpolation, sha256, statistic)
     if statistic is not None:
@@ -254,7 +261,8 @@ def run_belt(
     a learned statistic (:func:`nsbi.sets.save_statistic`) to order the toys by instead of
     :math:`t_\\mu`; the toys are still drawn at the profiled points, but not fitted.
     ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
-    observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish.
+    observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish and
+    ``belt.failed_fits`` the fits that are not valid.
 
     Example:
         >>> import json, tempfile, pathlib, pyhf
@@ -309,7 +317,7 @@ def run_belt(
     )
     store = Checkpoints(checkpoints, plan, resume)
     points = store.points
-    results: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+    results: dict[tuple[int, int], tuple[np.ndarray, FitCounts]] = {}
     todo = []
     for g, c, start, stop in plan.chunks:
         if store.done(g, c):
@@ -324,7 +332,7 @@ def run_belt(
         bar = progress_bar(total=len(grid) * toys, unit="toy", desc="belt")
         bar.update(sum(len(t) for t, _ in results.values()))
 
-    def finish(g: int, c: int, start: int, stop: int, value: tuple[np.ndarray, int]) -> None:
+    def finish(g: int, c: int, start: int, stop: int, value: tuple[np.ndarray, FitCounts]) -> None:
         store.save(g, c, *value)
         results[g, c] = value
         if bar is not None:
@@ -366,6 +374,7 @@ def run_belt(
         if bar is not None:
             bar.close()
 
+    counts = sum((n for _, n in results.values()), FitCounts.of(*conditional))
     n_chunks = len(plan.chunks) // len(grid)
     rows = [np.concatenate([results[g, c][0] for c in range(n_chunks)]) for g in range(len(grid))]
     return Belt(
@@ -378,7 +387,8 @@ def run_belt(
             if statistic is None
             else learned_observed_statistics(source, learned, grid)
         ),
-        fallbacks=sum(n for _, n in results.values()),
+        fallbacks=counts.fallbacks,
+        failed_fits=counts.failed,
         statistic="tmu" if statistic is None else "learned",
     )
 

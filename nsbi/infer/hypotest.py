@@ -42,6 +42,7 @@ from scipy import stats
 
 from nsbi.exceptions import FitError
 from nsbi.infer.belt import toy_statistics
+from nsbi.infer.fit_health import FitCounts
 from nsbi.infer.likelihood_ratio import check_poi_bounds, test_statistic
 from nsbi.infer.minimize import minimize
 from nsbi.model import Model, pyhf_torch_backend
@@ -113,6 +114,8 @@ class HypoTest:
         cls_exp: expected CLs at -2, -1, 0, +1, +2 sigma.
         calculator: ``"asymptotics"`` or ``"toys"``.
         errors: binomial standard errors of the toy p-values (``{}`` for asymptotics).
+        failed_fits: fits the p-values rest on that are not valid (the data's and the Asimov
+            data's fits; the toys' for the toy calculator).
     """
 
     test_stat: str
@@ -124,6 +127,7 @@ class HypoTest:
     calculator: str
     errors: dict = field(default_factory=dict)
     distributions: StatisticDistributions | None = field(default=None, repr=False, compare=False)
+    failed_fits: int = 0
 
     def to_dict(self) -> dict:
         out = {
@@ -134,6 +138,7 @@ class HypoTest:
             "clsb_obs": self.clsb_obs,
             "clb_obs": self.clb_obs,
             "calculator": self.calculator,
+            "failed_fits": self.failed_fits,
         }
         if self.errors:
             out["errors"] = self.errors
@@ -144,13 +149,28 @@ class HypoTest:
         return (
             f"CLs({self.poi_value:g}) = {self.cls_obs:.4g} observed ({self.test_stat}, "
             f"{self.calculator}); CLs+b = {self.clsb_obs:.4g}, CLb = {self.clb_obs:.4g}; "
-            f"expected [-2..+2 sigma]: [{band}]"
+            f"expected [-2..+2 sigma]: [{band}]{_failed_text(self.failed_fits)}"
         )
+
+
+def _failed_text(failed: int) -> str:
+    return f"; {failed} fits not valid" if failed else ""
 
 
 @dataclass
 class Significance:
-    """Discovery p-values and significances, observed and expected (at :math:`\\mu = 1`)."""
+    """Discovery p-values and significances, observed and expected (at :math:`\\mu = 1`).
+
+    Attributes:
+        p0_obs, z_obs, p0_exp, z_exp: the p-values and significances.
+        calculator: ``"asymptotics"`` or ``"toys"``.
+        errors: binomial standard errors of the toy p-values (``{}`` for asymptotics).
+        distributions: what the p-values come from, for plots.
+        q0_obs: :math:`q_0` of the data.
+        q0_exp: :math:`q_{0,A}` of the Asimov data at :math:`\\mu = 1` (asymptotics), or the
+            median :math:`q_0` of the toys at :math:`\\mu = 1` (toys).
+        failed_fits: fits the p-values rest on that are not valid.
+    """
 
     p0_obs: float
     z_obs: float
@@ -159,18 +179,24 @@ class Significance:
     calculator: str
     errors: dict = field(default_factory=dict)
     distributions: StatisticDistributions | None = field(default=None, repr=False, compare=False)
+    q0_obs: float = float("nan")
+    q0_exp: float = float("nan")
+    failed_fits: int = 0
 
     def to_dict(self) -> dict:
         out = {"p0_obs": self.p0_obs, "z_obs": self.z_obs, "p0_exp": self.p0_exp}
         out.update({"z_exp": self.z_exp, "calculator": self.calculator})
+        out.update({"q0_obs": self.q0_obs, "q0_exp": self.q0_exp})
+        out["failed_fits"] = self.failed_fits
         if self.errors:
             out["errors"] = self.errors
         return out
 
     def __str__(self) -> str:
         return (
-            f"p0 = {self.p0_obs:.4g} (Z = {self.z_obs:.3f}) observed, {self.p0_exp:.4g} "
-            f"(Z = {self.z_exp:.3f}) expected ({self.calculator})"
+            f"p0 = {self.p0_obs:.4g} (Z = {self.z_obs:.3f}, q0 = {self.q0_obs:.4g}) observed, "
+            f"{self.p0_exp:.4g} (Z = {self.z_exp:.3f}, q0 = {self.q0_exp:.4g}) expected "
+            f"({self.calculator}){_failed_text(self.failed_fits)}"
         )
 
 
@@ -191,28 +217,40 @@ class AsymptoticCalculator:
         # data inherit any error of theta_hat_hat(mu'), and CLs is wanted to 1e-4 or better
         self.free = minimize(model)
         asimov_mu = 1.0 if test_stat == "q0" else 0.0
-        self.asimov_pars = minimize(model, fix={poi: asimov_mu}).values
+        asimov_point = minimize(model, fix={poi: asimov_mu})
+        self.asimov_pars = asimov_point.values
         self.asimov = model.asimov(self.asimov_pars)
         self.asimov_free = minimize(self.asimov, init=self.asimov_pars)
+        #: the invalid fits among the three above (each result adds its conditional fits')
+        self.counts = FitCounts.of(self.free, asimov_point, self.asimov_free)
 
     @pyhf_torch_backend()
     def statistics(self, mu: float) -> tuple[float, float]:
         """The observed statistic and the Asimov one at ``mu``."""
-        name = self.test_stat
-        q = test_statistic(self.model, mu, name, free=self.free).value
-        q_asimov = test_statistic(self.asimov, mu, name, free=self.asimov_free).value
+        q, q_asimov, _ = self.statistics_and_failures(mu)
         return q, q_asimov
+
+    @pyhf_torch_backend()
+    def statistics_and_failures(self, mu: float) -> tuple[float, float, int]:
+        """The observed and the Asimov statistic at ``mu``, and the failed fits of the whole
+        test (the three shared fits and the two conditional ones)."""
+        name = self.test_stat
+        q = test_statistic(self.model, mu, name, free=self.free)
+        q_asimov = test_statistic(self.asimov, mu, name, free=self.asimov_free)
+        failed = (self.counts + FitCounts.of(q.conditional, q_asimov.conditional)).failed
+        return q.value, q_asimov.value, failed
 
     @pyhf_torch_backend()
     def hypotest(self, mu: float) -> HypoTest:
         """CLs, CLs+b, CLb and the expected band at ``mu``."""
-        q, q_asimov = self.statistics(mu)
+        q, q_asimov, failed = self.statistics_and_failures(mu)
         clsb, clb, cls = _asymptotic_pvalues(q, q_asimov, self.test_stat)
         expected = [_asymptotic_pvalues(0, q_asimov, self.test_stat, x=-n)[2] for n in BAND]
         distributions = StatisticDistributions(self.test_stat, q, q_asimov, poi_value=float(mu))
         return HypoTest(
-            self.test_stat, float(mu), cls, expected, clsb, clb, "asymptotics", {}, distributions
-        )
+            self.test_stat, float(mu), cls, expected, clsb, clb, "asymptotics", {},
+            distributions, failed,
+        )  # fmt: skip
 
 
 def _asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = None):
@@ -272,9 +310,14 @@ def hypotest(
     check_poi_bounds(model, test_stat)
     observed = test_statistic(model, mu, test_stat)
     poi = model.parameters.poi
-    points = [minimize(model, fix={poi: v}, errors=False).values for v in (mu, 0.0)]
-    signal = toy_statistics(model, points[0], 0, toys, (seed, 0), mu, test_stat)[0]
-    background = toy_statistics(model, points[1], 0, toys, (seed, 1), mu, test_stat)[0]
+    fits = [minimize(model, fix={poi: v}, errors=False) for v in (mu, 0.0)]
+    points = [fit.values for fit in fits]
+    signal, signal_counts = toy_statistics(model, points[0], 0, toys, (seed, 0), mu, test_stat)
+    background, background_counts = toy_statistics(
+        model, points[1], 0, toys, (seed, 1), mu, test_stat
+    )
+    counts = FitCounts.of(observed.free, observed.conditional, *fits)
+    counts += signal_counts + background_counts
     (clsb, clsb_error), (clb, clb_error) = (
         _tail(signal, observed.value),
         _tail(background, observed.value),
@@ -296,7 +339,9 @@ def hypotest(
         test_stat, observed.value, alternative=signal, null=background, poi_value=mu
     )
     expected = [float(v) for v in expected]
-    return HypoTest(test_stat, mu, cls, expected, clsb, clb, "toys", errors, distributions)
+    return HypoTest(
+        test_stat, mu, cls, expected, clsb, clb, "toys", errors, distributions, counts.failed
+    )
 
 
 @pyhf_torch_backend()
@@ -318,21 +363,28 @@ def significance(
         1.37
     """
     if calculator == "asymptotics":
-        q0, q0_asimov = AsymptoticCalculator(model, "q0").statistics(0.0)
+        q0, q0_asimov, failed = AsymptoticCalculator(model, "q0").statistics_and_failures(0.0)
         z_obs, z_exp = float(np.sqrt(q0)), float(np.sqrt(q0_asimov))
         distributions = StatisticDistributions("q0", q0, q0_asimov)
         p_obs, p_exp = float(stats.norm.sf(z_obs)), float(stats.norm.sf(z_exp))
-        return Significance(p_obs, z_obs, p_exp, z_exp, calculator, {}, distributions)
+        return Significance(
+            p_obs, z_obs, p_exp, z_exp, calculator, {}, distributions, q0, q0_asimov, failed
+        )
     if calculator != "toys":
         raise FitError(f"unknown calculator {calculator!r}; use 'asymptotics' or 'toys'")
     check_poi_bounds(model, "q0")
     observed = test_statistic(model, 0.0, "q0")
     poi = model.parameters.poi
-    points = [minimize(model, fix={poi: v}, errors=False).values for v in (0.0, 1.0)]
-    background = toy_statistics(model, points[0], 0, toys, (seed, 0), 0.0, "q0")[0]
-    signal = toy_statistics(model, points[1], 0, toys, (seed, 1), 0.0, "q0")[0]
+    fits = [minimize(model, fix={poi: v}, errors=False) for v in (0.0, 1.0)]
+    background, background_counts = toy_statistics(
+        model, fits[0].values, 0, toys, (seed, 0), 0.0, "q0"
+    )
+    signal, signal_counts = toy_statistics(model, fits[1].values, 0, toys, (seed, 1), 0.0, "q0")
+    counts = FitCounts.of(observed.free, observed.conditional, *fits)
+    counts += background_counts + signal_counts
+    median = float(np.median(signal))
     p0_obs, error_obs = _tail(background, observed.value)
-    p0_exp, error_exp = _tail(background, float(np.median(signal)))
+    p0_exp, error_exp = _tail(background, median)
 
     def z(p):
         return float(stats.norm.isf(p)) if p > 0 else float("inf")
@@ -341,4 +393,7 @@ def significance(
     distributions = StatisticDistributions(
         "q0", observed.value, alternative=signal, null=background
     )
-    return Significance(p0_obs, z(p0_obs), p0_exp, z(p0_exp), "toys", errors, distributions)
+    return Significance(
+        p0_obs, z(p0_obs), p0_exp, z(p0_exp), "toys", errors, distributions,
+        observed.value, median, counts.failed,
+    )  # fmt: skip

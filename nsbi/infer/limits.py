@@ -42,6 +42,8 @@ class UpperLimit:
         scan: the POI values where CLs was computed (sorted).
         results: the :class:`~nsbi.infer.hypotest.HypoTest` at each of them.
         method: ``"toms748"`` or ``"scan"``.
+        failed_fits: the fits of every tested value that are not valid (those an asymptotic
+            calculator shares between values counted once).
     """
 
     poi: str
@@ -51,6 +53,7 @@ class UpperLimit:
     scan: np.ndarray
     results: list[HypoTest]
     method: str
+    failed_fits: int = 0
 
     @property
     def cls_obs(self) -> np.ndarray:
@@ -68,6 +71,7 @@ class UpperLimit:
             "observed": self.observed,
             "expected": list(self.expected),
             "method": self.method,
+            "failed_fits": self.failed_fits,
             "scan": {
                 "values": self.scan.tolist(),
                 "cls_obs": self.cls_obs.tolist(),
@@ -80,6 +84,7 @@ class UpperLimit:
         return (
             f"{self.cl:.0%} CL upper limit on {self.poi}: {self.observed:.4g} observed; "
             f"expected [-2..+2 sigma]: [{band}] ({self.method})"
+            + (f"; {self.failed_fits} fits not valid" if self.failed_fits else "")
         )
 
 
@@ -145,7 +150,8 @@ def upper_limit(
         cls_exp = np.array([r.cls_exp for r in results]).T
         observed = _crossing(values, cls_obs, alpha)
         expected = [_crossing(values, band, alpha) for band in cls_exp]
-        return UpperLimit(poi, cl, observed, expected, values, results, "scan")
+        failed = _failed_fits(results, calc if calculator == "asymptotics" else None)
+        return UpperLimit(poi, cl, observed, expected, values, results, "scan", failed)
 
     if calculator != "asymptotics":
         raise FitError("root-finding uses asymptotics; give a scan for toys")
@@ -178,4 +184,12 @@ def upper_limit(
     observed = root(lambda r: r.cls_obs)
     expected = [root(lambda r, k=k: r.cls_exp[k]) for k in np.arange(5)]
     values = np.array(sorted(cache))
-    return UpperLimit(poi, cl, observed, expected, values, [cache[v] for v in values], "toms748")
+    results = [cache[v] for v in values]
+    failed = _failed_fits(results, calc)
+    return UpperLimit(poi, cl, observed, expected, values, results, "toms748", failed)
+
+
+def _failed_fits(results: list[HypoTest], calc: AsymptoticCalculator | None) -> int:
+    """The failed fits of a limit's tests, the calculator's shared fits counted once."""
+    shared = 0 if calc is None else calc.counts.failed
+    return shared + sum(r.failed_fits - shared for r in results)

@@ -18,6 +18,7 @@ import torch
 
 from nsbi.exceptions import FitError
 from nsbi.infer.curvature import positive_definite
+from nsbi.infer.fit_health import AT_LIMIT, edm_goal, judge_minimum
 from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = ["FitResult", "minimize", "DEFAULT_TOLERANCE"]
@@ -34,13 +35,21 @@ class FitResult:
 
     Attributes:
         names: parameter names (``name[i]`` for multi-component parameters).
-        values, errors: best-fit values and HESSE uncertainties (0 for fixed parameters).
+        values: best-fit values.
+        errors: :math:`\\sqrt{V_{ii}}`, :math:`V = H_{ff}^{-1}` the inverse of the exact
+            Hessian over the free parameters (0 for fixed parameters): the same numbers as the
+            diagonal of ``covariance``. Asymmetric intervals are MINOS's (``minos``).
         minos: ``{name: (lo, hi)}`` signed MINOS errors for the parameters asked for.
         nll: :math:`-\\ln L` at the minimum.
-        valid: MIGRAD's verdict (EDM below goal, no call limit, positive-definite Hessian).
+        valid: the verdict of :func:`nsbi.infer.fit_health.judge_minimum` (finite, EDM below
+            goal over the parameters off bounds, positive-definite Hessian, MINOS without a
+            new minimum); ``reasons`` says why not.
         edm: estimated distance to minimum.
-        accurate_covariance: whether the covariance is accurate (not forced positive).
+        accurate_covariance: whether the covariance is the inverse of a positive-definite
+            Hessian (not forced positive).
         covariance: full covariance matrix (rows and columns of fixed parameters are 0).
+        reasons: why the fit is not valid or its covariance not accurate (empty when healthy).
+        at_limit: free parameters whose minimum sits on a bound (information, not failure).
         fixed: which parameters were fixed.
         poi: the POI's name.
         nfcn, ngrad: function and gradient calls.
@@ -59,6 +68,8 @@ class FitResult:
     minos: dict[str, tuple[float, float]] = field(default_factory=dict)
     nfcn: int = 0
     ngrad: int = 0
+    reasons: list[str] = field(default_factory=list)
+    at_limit: list[str] = field(default_factory=list)
 
     def value(self, name: str) -> float:
         return float(self.values[self.names.index(name)])
@@ -91,6 +102,8 @@ class FitResult:
             "valid": bool(self.valid),
             "edm": float(self.edm),
             "accurate_covariance": bool(self.accurate_covariance),
+            "reasons": list(self.reasons),
+            "at_limit": list(self.at_limit),
             "covariance": self.covariance.tolist(),
         }
 
@@ -110,6 +123,9 @@ class FitResult:
             f"NLL = {self.nll:.6f}   valid = {self.valid}   EDM = {self.edm:.3g}   "
             f"accurate covariance = {self.accurate_covariance}   calls = {self.nfcn}"
         )
+        lines += [f"  not valid: {reason}" for reason in self.reasons]
+        if self.at_limit:
+            lines.append(f"  at a bound: {', '.join(self.at_limit)}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -143,7 +159,7 @@ class _Objective:
 
     def __init__(
         self, nll: Callable[[torch.Tensor], torch.Tensor], twice_differentiable: bool = True
-    ):
+    ) -> None:
         self.nll = nll
         self._x: np.ndarray | None = None
         self._value = 0.0
@@ -305,42 +321,43 @@ def off_kinks(start: np.ndarray, fixed: Sequence[bool], bounds) -> np.ndarray:
 def _newton_polish(
     objective: _Objective,
     x: np.ndarray,
-    free: np.ndarray,
+    hessian: np.ndarray,
     bounds,
     iterations: int = 4,
-    hessian: np.ndarray | None = None,
 ) -> np.ndarray:
-    r"""Refine MIGRAD's minimum with Newton steps :math:`\delta = -H^{-1} g` on the free parameters.
+    r"""Refine MIGRAD's minimum ``x`` (free parameters) by projected Newton steps
+    :math:`\delta_a = -H_{aa}^{-1} g_a` on the active parameters :math:`a` (those not held on a
+    bound by a gradient pushing outwards, see :mod:`nsbi.infer.fit_health`).
 
     MIGRAD stops once its EDM estimate is below the goal, which can leave a strongly correlated
     minimum off by :math:`10^{-4}\sigma`. With the exact Hessian (evaluated once, then reused as a
     chord method) each step gains several digits for the price of one gradient. A step is kept
     only if it does not raise the NLL; a step that would leave the bounds is clipped to them
     (MIGRAD's bound transform converges slowly onto a minimum that sits on a bound).
-
-    ``hessian`` (free parameters only; default: the exact one at ``x``) is the Hessian HESSE
-    used, so that models differentiated once (whose Hessian takes :math:`2n` gradients) build
-    it once.
+    ``hessian`` is the one the covariance comes from, so models differentiated once (whose
+    Hessian takes :math:`2n` gradients) build it once.
     """
-    if not free.any():
-        return x
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
-    if hessian is None:
-        hessian = objective.hessian(x)[np.ix_(free, free)]
-    try:
-        factor = np.linalg.cholesky(hessian)
-    except np.linalg.LinAlgError:
-        return x
+    sigma = 1.0 / np.sqrt(np.clip(np.diag(hessian), 1e-300, None))
     value = objective.value(x)
     for _ in range(iterations):
-        gradient = objective.grad(x)[free]
-        step = np.linalg.solve(factor.T, np.linalg.solve(factor, gradient))
+        gradient = objective.grad(x)
+        near = AT_LIMIT * sigma
+        held = ((x - lo <= near) & (gradient > 0)) | ((hi - x <= near) & (gradient < 0))
+        active = ~held
+        if not active.any():
+            break
+        try:
+            factor = np.linalg.cholesky(hessian[np.ix_(active, active)])
+        except np.linalg.LinAlgError:
+            break
+        step = np.linalg.solve(factor.T, np.linalg.solve(factor, gradient[active]))
         candidate = x.copy()
-        candidate[free] -= step
+        candidate[active] -= step
         candidate = np.clip(candidate, lo, hi)
         new_value = objective.value(candidate)
-        if new_value > value + 1e-12 * max(1.0, abs(value)):
+        if not new_value <= value + 1e-12 * max(1.0, abs(value)):
             break
         x, value = candidate, new_value
         if np.max(np.abs(step)) < 1e-12:
@@ -359,8 +376,8 @@ def minimize(
     weights: torch.Tensor | None = None,
     errors: bool = True,
 ) -> FitResult:
-    """Minimise ``model.nll`` with MIGRAD (exact gradient), then HESSE (exact Hessian) and,
-    if asked, MINOS.
+    """Minimise ``model.nll`` over its free parameters with MIGRAD (exact gradient), then take
+    the covariance from the exact Hessian of the free parameters and, if asked, run MINOS.
 
     Arguments:
         model: the model (bound to its data).
@@ -370,9 +387,11 @@ def minimize(
         tolerance: MIGRAD tolerance (see :data:`DEFAULT_TOLERANCE`).
         strategy: Minuit strategy (0 fast, 1 default, 2 careful).
         weights: per-event weights for unbinned channels (see :meth:`Model.nll`).
-        errors: polish the minimum with Newton steps and run HESSE. ``False`` skips both (the
-            NLL at the minimum is what profile scans need; its error is quadratic in the
-            position's, so MIGRAD alone is enough); the errors are then MIGRAD's estimates.
+        errors: polish the minimum with Newton steps, compute the covariance from the exact
+            Hessian and judge the minimum (:mod:`nsbi.infer.fit_health`). ``False`` skips
+            these where MIGRAD calls the minimum valid (the NLL at the minimum is what profile
+            scans need; its error is quadratic in the position's, so MIGRAD alone is enough);
+            the errors are then MIGRAD's estimates.
     """
     space = model.parameters
     start = np.array(space.init if init is None else init, dtype=np.float64)
@@ -392,37 +411,47 @@ def minimize(
         start = scanned[0].numpy().copy()
     start = off_kinks(start, fixed, space.bounds)
 
-    objective = _Objective(lambda p: model.nll(p, weights), model.twice_differentiable)
     if all(fixed):  # nothing to minimise: the NLL at the fixed point
         with pyhf_torch_backend():
-            value = objective.value(start)
+            value = _Objective(lambda p: model.nll(p, weights)).value(start)
         zeros = np.zeros(len(start))
         return FitResult(
             names=list(space.names),
             values=start,
             errors=zeros,
             nll=value,
-            valid=True,
+            valid=bool(value < NONFINITE_NLL),
             edm=0.0,
             accurate_covariance=True,
             covariance=np.zeros((len(start), len(start))),
             fixed=fixed,
             poi=space.poi,
             nfcn=1,
+            reasons=[] if value < NONFINITE_NLL else ["the NLL is not finite at the fixed point"],
         )
+
+    # Minuit sees the free parameters only (see nsbi.infer.fit_health for why): the fixed ones
+    # are constants of the objective, so its gradient and Hessian are the free blocks
+    free = ~np.array(fixed)
+    names = [n for n, f in zip(space.names, free, strict=True) if f]
+    bounds = [b for b, f in zip(space.bounds, free, strict=True) if f]
+    base, index = torch.from_numpy(start.copy()), torch.from_numpy(np.flatnonzero(free))
+    objective = _Objective(
+        lambda p: model.nll(base.index_put((index,), p), weights), model.twice_differentiable
+    )
+    goal = edm_goal(tolerance)
     with pyhf_torch_backend():
-        # MIGRAD starts from a positive-definite form of the Hessian (exact, or differences of
-        # the exact gradient for models with once-differentiable parts); HESSE gets the exact
+        # MIGRAD starts from a positive-definite form of the exact Hessian (or differences of
+        # the exact gradient for models with once-differentiable parts)
         minuit = iminuit.Minuit(
             objective.value,
-            start,
+            start[free],
             grad=objective.grad,
             hessian=objective.minuit_hessian,
-            name=space.names,
+            name=names,
         )
         minuit.errordef = iminuit.Minuit.LIKELIHOOD
-        minuit.limits = space.bounds
-        minuit.fixed = fixed
+        minuit.limits = bounds
         minuit.strategy = strategy
         minuit.tol = tolerance
         objective.seeding = True
@@ -430,50 +459,110 @@ def minimize(
             minuit.migrad()
         finally:
             objective.seeding = False
-        migrad_valid = bool(minuit.valid)
-        values, nll = np.array(minuit.values), float(minuit.fval)
-        if migrad_valid and errors:
-            # HESSE at MIGRAD's minimum, then Newton steps with the same Hessian: the values
-            # gain digits, the covariance (off by the third derivatives times a step of
-            # ~1e-3 sigma) keeps them, and models differentiated once build one Hessian, not two
-            minuit.hesse()
-            free = np.array([not f for f in fixed])
-            x = np.array(minuit.values)
-            hessian = objective.hessian(x)[np.ix_(free, free)]  # HESSE's, cached
-            values = _newton_polish(objective, x, free, space.bounds, hessian=hessian)
-            nll = objective.value(values)
+        x = np.array(minuit.values)
+        nfcn, ngrad = int(minuit.nfcn), int(minuit.ngrad)
+        if errors or not minuit.valid:
+            # the exact Hessian at MIGRAD's minimum, then Newton steps with it: the values gain
+            # digits, the covariance (off by the third derivatives times a step of ~1e-3 sigma)
+            # keeps them, and models differentiated once build one Hessian, not two. A fit
+            # MIGRAD calls invalid is judged here too: its verdict is wrong on bounds.
+            hessian = objective.hessian(x)
+            x = _newton_polish(objective, x, hessian, bounds)
+            nll = objective.value(x)
+            health = judge_minimum(
+                names, x, nll if nll < NONFINITE_NLL else np.nan, objective.grad(x), hessian,
+                bounds, goal,
+            )  # fmt: skip
+            reasons = list(health.reasons)
+            if reasons and minuit.fmin.has_reached_call_limit:
+                reasons.append("MIGRAD reached its call limit")
+            valid, edm, accurate = not reasons, health.edm, health.accurate_covariance
+            covariance, at_limit = health.covariance, health.at_limit
+        else:
+            # MIGRAD's estimates: enough where only the NLL at the minimum matters (scans)
+            nll, valid, edm, reasons = float(minuit.fval), True, float(minuit.fmin.edm), []
+            accurate = bool(minuit.fmin.has_accurate_covar)
+            step = np.array(minuit.errors)
+            covariance = (
+                np.array(minuit.covariance) if minuit.covariance is not None else np.diag(step**2)
+            )
+            lo, hi = np.array(bounds).T
+            near = AT_LIMIT * step
+            at_limit = tuple(n for n, v, a, b, d in zip(names, x, lo, hi, near, strict=True)
+                             if v - a <= d or b - v <= d)  # fmt: skip
         minos_errors: dict[str, tuple[float, float]] = {}
-        if minos and minuit.valid:
+        if minos and valid:
             if not errors:
                 raise FitError("MINOS needs errors=True")
-            names = [n for n, f in zip(space.names, fixed, strict=True) if not f]
-            if not isinstance(minos, bool):
-                for name in minos:
-                    if fixed[space.index(name)]:
-                        raise FitError(f"MINOS asked for {name!r}, but it is fixed")
-                names = list(minos)
-            minuit.minos(*names)
-            for name in names:
-                error = minuit.merrors[name]
-                minos_errors[name] = (float(error.lower), float(error.upper))
+            asked = names if isinstance(minos, bool) else list(minos)
+            for name in asked:
+                if fixed[space.index(name)]:
+                    raise FitError(f"MINOS asked for {name!r}, but it is fixed")
+            minos_errors, minos_calls, minos_reasons = _minos(
+                objective, x, covariance, bounds, names, asked, strategy, tolerance
+            )
+            nfcn += minos_calls
+            reasons += minos_reasons
+            valid = valid and not minos_reasons
 
-    fmin = minuit.fmin
-    errors = np.array([0.0 if f else e for e, f in zip(minuit.errors, fixed, strict=True)])
-    covariance = (
-        np.array(minuit.covariance) if minuit.covariance is not None else np.diag(errors**2)
-    )
+    values = start.copy()
+    values[free] = x
+    full = np.zeros((len(start), len(start)))
+    full[np.ix_(free, free)] = covariance
     return FitResult(
         names=list(space.names),
         values=values,
-        errors=errors,
+        errors=np.sqrt(np.diag(full)),
         nll=nll,
-        valid=migrad_valid and bool(minuit.valid),
-        edm=float(fmin.edm),
-        accurate_covariance=bool(fmin.has_accurate_covar),
-        covariance=covariance,
+        valid=valid,
+        edm=edm,
+        accurate_covariance=accurate,
+        covariance=full,
         fixed=fixed,
         poi=space.poi,
         minos=minos_errors,
-        nfcn=int(minuit.nfcn),
-        ngrad=int(minuit.ngrad),
+        nfcn=nfcn,
+        ngrad=ngrad,
+        reasons=reasons,
+        at_limit=list(at_limit),
     )
+
+
+def _minos(
+    objective: _Objective,
+    x: np.ndarray,
+    covariance: np.ndarray,
+    bounds,
+    names: list[str],
+    asked: list[str],
+    strategy: int,
+    tolerance: float,
+) -> tuple[dict[str, tuple[float, float]], int, list[str]]:
+    """MINOS intervals of ``asked`` from the minimum ``x`` of the free parameters ``names``.
+
+    MINOS fixes the scanned parameter inside Minuit, where a user Hessian would be mapped onto
+    the wrong parameters (see :mod:`nsbi.infer.fit_health`), so it runs on a Minuit that has
+    the exact gradient only, started at the minimum with the exact errors (its MIGRAD stops at
+    once). An interval cut by a parameter bound ends on the bound (information, not failure).
+
+    Returns ``({name: (lower, upper)}, calls, reasons)``: signed errors, the function calls, and
+    what failed (a new minimum found, a call limit).
+    """
+    minuit = iminuit.Minuit(objective.value, x, grad=objective.grad, name=names)
+    minuit.errordef = iminuit.Minuit.LIKELIHOOD
+    minuit.limits = bounds
+    minuit.errors = np.maximum(np.sqrt(np.diag(covariance)), 1e-8)
+    minuit.strategy = strategy
+    minuit.tol = tolerance
+    minuit.migrad()
+    minuit.minos(*asked)
+    intervals, reasons = {}, []
+    for name in asked:
+        error = minuit.merrors[name]
+        intervals[name] = (float(error.lower), float(error.upper))
+        for side in ("lower", "upper"):
+            if getattr(error, f"{side}_new_min"):
+                reasons.append(f"MINOS found a new minimum scanning {name} ({side})")
+            elif getattr(error, f"at_{side}_max_fcn"):
+                reasons.append(f"MINOS reached its call limit scanning {name} ({side})")
+    return intervals, int(minuit.nfcn), reasons

@@ -82,6 +82,7 @@ class ProfileScan:
         t: :math:`2\\,\\Delta\\mathrm{NLL}` at each value (0 at the best fit).
         best_fit: the unconditional fit.
         fits: the conditional fit at each value (their ``valid`` flags tell the health).
+        bounds: the parameter's bounds.
     """
 
     parameter: str
@@ -89,18 +90,37 @@ class ProfileScan:
     t: np.ndarray
     best_fit: FitResult
     fits: list[FitResult]
+    bounds: tuple[float, float] = (-np.inf, np.inf)
 
     @property
     def valid(self) -> bool:
         return self.best_fit.valid and all(f.valid for f in self.fits)
 
+    @property
+    def failed_fits(self) -> int:
+        """The fits of the scan (the unconditional one and each point's) that are not valid."""
+        return sum(not f.valid for f in (self.best_fit, *self.fits))
+
     def to_dict(self) -> dict:
-        return {"parameter": self.parameter, "values": self.values.tolist(), "t": self.t.tolist()}
+        return {
+            "parameter": self.parameter,
+            "values": self.values.tolist(),
+            "t": self.t.tolist(),
+            "failed_fits": self.failed_fits,
+        }
 
     def interval(self, level: float = 1.0) -> tuple[float, float]:
         """Where ``t`` crosses ``level`` (1: 68.3% CL, 3.84: 95% CL in the Wilks limit); see
-        :func:`crossings`."""
-        return crossings(self.values, self.t, level)
+        :func:`crossings`. A side on which ``t`` stays below ``level`` up to the parameter's
+        bound, with the scan reaching that bound, ends on the bound (the interval is cut by
+        it); ``nan`` where the scan stops short of both the crossing and the bound."""
+        lo, hi = crossings(self.values, self.t, level)
+        best = int(np.argmin(self.t))
+        if np.isnan(lo) and self.values[0] <= self.bounds[0] and np.all(self.t[:best] < level):
+            lo = float(self.bounds[0])
+        if np.isnan(hi) and self.values[-1] >= self.bounds[1] and np.all(self.t[best:] < level):
+            hi = float(self.bounds[1])
+        return lo, hi
 
 
 def scan(
@@ -160,4 +180,4 @@ def scan(
         previous = result.values
     nll = np.array([f.nll for f in fits])
     t = 2.0 * (nll - best_fit.nll)
-    return ProfileScan(parameter, values, t, best_fit, fits)
+    return ProfileScan(parameter, values, t, best_fit, fits, (float(lo), float(hi)))

@@ -40,6 +40,7 @@ class Impact:
         prefit_up, prefit_down: :math:`\\Delta\\hat\\mu` with the parameter fixed at
             :math:`\\hat\\theta \\pm \\sigma` (pre-fit).
         postfit_up, postfit_down: the same at :math:`\\hat\\theta \\pm \\hat\\sigma`.
+        failed_fits: how many of the four refits are not valid.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Impact:
     prefit_down: float
     postfit_up: float
     postfit_down: float
+    failed_fits: int = 0
 
     @property
     def postfit_impact(self) -> float:
@@ -57,7 +59,10 @@ class Impact:
         return max(abs(self.postfit_up), abs(self.postfit_down))
 
     def to_dict(self) -> dict:
-        return {k: float(v) if k != "name" else v for k, v in self.__dict__.items()}
+        return {
+            k: v if k == "name" else (int(v) if k == "failed_fits" else float(v))
+            for k, v in self.__dict__.items()
+        }
 
 
 def pulls(model: Model, result: FitResult) -> dict[str, tuple[float, float]]:
@@ -126,12 +131,13 @@ def ranking(
     for name in names:
         k = space.index(name)
         lo, hi = space.bounds[k]
-        shifts = {}
+        shifts, failed = {}, 0
         for label, width in (("prefit", widths[k]), ("postfit", result.errors[k])):
             for sign in (+1, -1):
                 value = float(np.clip(result.values[k] + sign * width, lo, hi))
                 refit = minimize(model, init=result.values, fix={name: value}, tolerance=tolerance)
                 shifts[label, sign] = refit.value(poi) - mu_hat
+                failed += not refit.valid
         impacts.append(
             Impact(
                 name,
@@ -142,6 +148,7 @@ def ranking(
                 shifts["prefit", -1],
                 shifts["postfit", 1],
                 shifts["postfit", -1],
+                failed,
             )
         )
     return sorted(impacts, key=lambda impact: impact.postfit_impact, reverse=True)

@@ -26,8 +26,10 @@ import torch
 
 from nsbi.exceptions import FitError, InvalidWorkspace, NSBIError, Problem
 from nsbi.model.binned import BinnedChannels
-from nsbi.model.unbinned import UnbinnedChannel
+from nsbi.model.coefficients import coefficient_problems
+from nsbi.model.unbinned import SparseWeights, UnbinnedChannel
 from nsbi.workspace import Workspace
+from nsbi.workspace.replicas import replica_count
 from nsbi.workspace.validation import parameter_kinds
 
 __all__ = ["Model", "ParameterSpace"]
@@ -143,19 +145,22 @@ class Model:
                 )
                 raise InvalidWorkspace([problem], workspace.path and str(workspace.path)) from error
         self.parameters, self._constraints = self._parameter_space(workspace, config, self.binned)
+        problems = coefficient_problems(
+            workspace.spec, self.parameters.names, self.parameters.bounds, self.parameters.init
+        )
+        if problems:
+            raise InvalidWorkspace(problems, workspace.path and str(workspace.path))
         index = {name: i for i, name in enumerate(self.parameters.names)}
         self._binned_data = self.binned.data if self.binned else None
 
-        from nsbi.model.tables import build_unbinned_channel
+        from nsbi.model.tables import build_unbinned_channel  # ratios: only for unbinned models
 
+        self._codes = {
+            "normsys_code": interpolation.get("normsys", "code4"),
+            "shape_code": interpolation.get("shape", "code4"),
+        }
         self.unbinned: list[UnbinnedChannel] = [
-            build_unbinned_channel(
-                workspace,
-                channel,
-                index,
-                normsys_code=interpolation.get("normsys", "code4"),
-                shape_code=interpolation.get("shape", "code4"),
-            )
+            build_unbinned_channel(workspace, channel, index, **self._codes)
             for channel in workspace.unbinned_channels()
         ]
         self._unbinned_data = {c.name: ("observed", None) for c in self.unbinned}
@@ -275,6 +280,28 @@ class Model:
         other._aux = torch.as_tensor(aux, dtype=torch.float64)
         return other
 
+    @property
+    def replicas(self) -> int:
+        """The bootstrap replicas every unbinned channel declares (``mc_stat.replicas``; the
+        smallest over channels, 0 when a channel or the model has none)."""
+        counts = [replica_count(c) for c in self.workspace.unbinned_channels()]
+        return min(counts) if counts else 0
+
+    def replica(self, replica: int) -> Model:
+        r"""The model of bootstrap replica ``replica`` (:mod:`nsbi.workspace.replicas`): every
+        unbinned channel's tables from the replica's ensembles, reference pool and yields,
+        bound to the same data as this model (the replica's reference pool holds the same
+        events, reweighted, so Asimov and toy weights carry over)."""
+        from nsbi.model.tables import build_unbinned_channel
+
+        index = {name: i for i, name in enumerate(self.parameters.names)}
+        other = copy.copy(self)
+        other.unbinned = [
+            build_unbinned_channel(self.workspace, channel, index, replica=replica, **self._codes)
+            for channel in self.workspace.unbinned_channels()
+        ]
+        return other
+
     def asimov(self, pars: torch.Tensor | np.ndarray) -> Model:
         """The model bound to the Asimov dataset at ``pars``: expected binned counts and
         auxiliary data, reference events weighted to the expected intensity."""
@@ -316,15 +343,16 @@ class Model:
         """Negative log-likelihood at ``params`` (shape ``(npar,)`` -> scalar, or
         ``(batch, npar)`` -> ``(batch,)``).
 
-        ``weights`` are per-event weights of the unbinned channels: a tensor when there is one
-        unbinned channel, else ``{channel: tensor}``; each ``(events,)`` or ``(batch, events)``
-        over the events the channel is bound to. ``None`` uses the bound weights (1 for
+        ``weights`` are per-event weights of the unbinned channels: a tensor (or
+        :class:`~nsbi.model.unbinned.SparseWeights`) when there is one unbinned channel, else
+        ``{channel: tensor}``; each ``(events,)`` or ``(batch, events)`` over the events the
+        channel is bound to. ``None`` uses the bound weights (1 for
         observed events, the Asimov weights after :meth:`asimov`).
         """
         params = torch.as_tensor(params, dtype=torch.float64)
         if weights is not None and not self.unbinned:
             raise FitError("per-event weights were given, but the model has no unbinned channel")
-        if isinstance(weights, torch.Tensor):
+        if isinstance(weights, (torch.Tensor, SparseWeights)):
             if len(self.unbinned) != 1:
                 raise FitError("several unbinned channels: pass weights as {channel: tensor}")
             weights = {self.unbinned[0].name: weights}

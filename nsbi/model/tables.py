@@ -25,6 +25,12 @@ from nsbi.workspace.events import (
     variation_events,
     weight_variation_log_ratios,
 )
+from nsbi.workspace.replicas import (
+    bootstrap_events,
+    replica_count,
+    replica_path,
+    variation_key,
+)
 
 __all__ = ["build_unbinned_channel"]
 
@@ -47,7 +53,13 @@ def _load_checked(workspace: Workspace, channel: dict, sample: dict, path=None, 
 
 
 def _shape_tables(
-    workspace: Workspace, channel: dict, sample: dict, modifier: dict, reference, observed
+    workspace: Workspace,
+    channel: dict,
+    sample: dict,
+    modifier: dict,
+    reference,
+    observed,
+    replica: int | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``({dataset: ln g+}, {dataset: ln g-})`` on the reference and observed events."""
     hi, lo = {}, {}
@@ -76,6 +88,8 @@ def _shape_tables(
         return hi, lo
     for side, out in (("hi", hi), ("lo", lo)):
         path = workspace.variation_ratio_path(channel, sample, modifier, side)
+        if replica is not None:
+            path = replica_path(path, replica)
         ensemble = _load_checked(
             workspace, channel, sample, path, f", shape modifier {modifier['name']!r} ({side})"
         )
@@ -84,15 +98,33 @@ def _shape_tables(
     return hi, lo
 
 
+def _varied(workspace, channel, sample, modifier, side, replica):
+    """A variation's events, bootstrapped as ``nsbi train`` did for ``replica``."""
+    events = variation_events(workspace, channel, sample, modifier, side)
+    if replica is None:
+        return events
+    return bootstrap_events(events, channel, replica, variation_key(sample, modifier, side))
+
+
 def build_unbinned_channel(
     workspace: Workspace,
     channel: dict,
     parameter_index: dict[str, int],
     normsys_code: str = "code4",
     shape_code: str = "code4",
+    replica: int | None = None,
 ) -> UnbinnedChannel:
-    """Read events, load ensembles, and tabulate :math:`\\log r_j` for one unbinned channel."""
+    """Read events, load ensembles, and tabulate :math:`\\log r_j` for one unbinned channel;
+    for bootstrap ``replica`` :math:`b` (:mod:`nsbi.workspace.replicas`), with the replica's
+    reweighted simulation (reference pool and yields) and its ensembles."""
     events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
+    if replica is not None:
+        if not 0 <= replica < replica_count(channel):
+            raise NSBIError(
+                f"channel {channel['name']!r} declares {replica_count(channel)} bootstrap "
+                f"replicas (mc_stat.replicas); there is no replica {replica}"
+            )
+        events = {n: bootstrap_events(e, channel, replica, n) for n, e in events.items()}
     reference = reference_events(workspace, channel, events)
     observed = observed_events(workspace, channel)
     omega = reference.weights / reference.weights.sum()
@@ -105,7 +137,10 @@ def build_unbinned_channel(
     )
     for j, sample in enumerate(channel["samples"]):
         if workspace.needs_ratio_model(channel, sample):
-            ensemble = _load_checked(workspace, channel, sample)
+            path = workspace.ratio_path(channel, sample)
+            if replica is not None:
+                path = replica_path(path, replica)
+            ensemble = _load_checked(workspace, channel, sample, path)
             log_ref = ensemble.log_ratio(reference.features)
             log_obs = ensemble.log_ratio(observed.features)
             top = log_ref.max()
@@ -129,7 +164,7 @@ def build_unbinned_channel(
             elif modifier["type"] == "shape":
                 nominal = events[sample["name"]].weights.sum()
                 relative = {
-                    side: variation_events(workspace, channel, sample, modifier, side).sum_weights
+                    side: _varied(workspace, channel, sample, modifier, side, replica).sum_weights
                     / nominal
                     for side in ("hi", "lo")
                 }
@@ -143,7 +178,9 @@ def build_unbinned_channel(
                 modifiers.append(
                     YieldModifier(modifier["name"], "shape", relative["hi"], relative["lo"])
                 )
-                hi, lo = _shape_tables(workspace, channel, sample, modifier, reference, observed)
+                hi, lo = _shape_tables(
+                    workspace, channel, sample, modifier, reference, observed, replica
+                )
                 pairs.append((j, parameter_index[modifier["name"]]))
                 for dataset in ("reference", "observed"):
                     shape_hi[dataset].append(hi[dataset])

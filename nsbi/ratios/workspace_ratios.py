@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from nsbi.exceptions import NSBIError
+from nsbi.exceptions import InvalidOption
 from nsbi.ratios.diagnostics import (
     CalibrationCurve,
     ClosureHistogram,
@@ -40,6 +40,14 @@ from nsbi.ratios.serialization import (
 from nsbi.ratios.training import TrainingConfig
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import reference_events, sample_events, variation_events
+from nsbi.workspace.replicas import (
+    REPLICA_SEED_OFFSET,
+    bootstrap_events,
+    replica_count,
+    replica_path,
+    variation_key,
+)
+from nsbi.workspace.workspace import RatioEnsemble
 
 __all__ = [
     "TrainingReport",
@@ -85,6 +93,49 @@ def _channel_settings(
     return config, members or spec.get("members", DEFAULT_MEMBERS)
 
 
+def _selection(workspace: Workspace, only: Sequence[str] | None) -> set[str]:
+    """The ``--only`` names, checked: each must name a sample or an ensemble."""
+    selected = set(only or [])
+    known = set()
+    for channel in workspace.unbinned_channels():
+        for sample in channel["samples"]:
+            known |= {sample["name"], f"{channel['name']}/{sample['name']}"}
+        for ensemble in workspace.ratio_ensembles(channel):
+            known |= {ensemble.label, f"{channel['name']}/{ensemble.label}"}
+    unknown = selected - known
+    if unknown:
+        raise InvalidOption(
+            "--only",
+            f"{', '.join(sorted(unknown))} names no sample or ratio ensemble; the workspace has "
+            + ", ".join(workspace.ensemble_labels() or ["no ratio ensembles"]),
+        )
+    return selected
+
+
+def _sample_selected(channel: dict, sample: dict, selected: set[str]) -> bool:
+    return bool({sample["name"], f"{channel['name']}/{sample['name']}"} & selected)
+
+
+def _training_pair(
+    workspace: Workspace,
+    channel: dict,
+    ensemble: RatioEnsemble,
+    events: dict,
+    reference,
+    replica: int | None = None,
+) -> tuple:
+    """(numerator, denominator) events of ``ensemble``: the sample's over the reference, or a
+    variation's over the nominal sample's (bootstrapped for ``replica``, like ``events``)."""
+    name = ensemble.sample["name"]
+    if not ensemble.is_variation:
+        return events[name], reference
+    varied = variation_events(workspace, channel, ensemble.sample, ensemble.modifier, ensemble.side)
+    if replica is not None:
+        key = variation_key(ensemble.sample, ensemble.modifier, ensemble.side)
+        varied = bootstrap_events(varied, channel, replica, key)
+    return varied, events[name]
+
+
 def train_workspace(
     workspace: Workspace,
     *,
@@ -100,7 +151,9 @@ def train_workspace(
     """Train (or skip, when up to date) every ratio ensemble of ``workspace``.
 
     Arguments:
-        only: sample names (or ``channel/sample``) to train; default all.
+        only: what to train: sample names (a sample with its learned variations), ensemble
+            labels (``SAMPLE_MODIFIER_SIDE``, one variation), either as ``CHANNEL/NAME``;
+            default all. An unknown name raises :class:`~nsbi.exceptions.InvalidOption`.
         members: ensemble size (default: the channel's ``training.members``, else 5).
         device: ``cpu`` or ``cuda``.
         client: a Dask client to train members in parallel.
@@ -115,57 +168,55 @@ def train_workspace(
         if report:
             report(result)
 
-    selected = set(only or [])
-    known = set()
-    for channel in workspace.unbinned_channels():
-        for sample in channel["samples"]:
-            known |= {sample["name"], f"{channel['name']}/{sample['name']}"}
-    unknown = selected - known
-    if unknown:
-        raise NSBIError(
-            f"--only names no sample: {', '.join(sorted(unknown))}; samples are: "
-            + ", ".join(sorted(k for k in known if "/" in k))
-        )
+    selected = _selection(workspace, only)
     for channel in workspace.unbinned_channels():
         config, n_members = _channel_settings(channel, members, device, overrides)
         wanted = [
-            s
-            for s in channel["samples"]
-            if not selected or s["name"] in selected or f"{channel['name']}/{s['name']}" in selected
+            e for e in workspace.ratio_ensembles(channel) if not selected or e.selected_by(selected)
         ]
+        if selected:
+            wanted_samples = [
+                s for s in channel["samples"] if _sample_selected(channel, s, selected)
+            ]
+        else:
+            wanted_samples = channel["samples"]
+        for sample in wanted_samples:
+            if not workspace.needs_ratio_model(channel, sample):
+                emit(
+                    TrainingReport(
+                        channel["name"],
+                        sample["name"],
+                        None,
+                        "reference (ratio 1, nothing to train)",
+                    )
+                )
         if not wanted:
             continue
         events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
         reference = reference_events(workspace, channel, events)
-        jobs = []  # (label, numerator, denominator, path)
-        for sample in wanted:
-            if workspace.needs_ratio_model(channel, sample):
+        jobs = [  # (label, numerator, denominator, path, settings)
+            (e.label, *_training_pair(workspace, channel, e, events, reference), e.path, config)
+            for e in wanted
+        ]
+        for b in range(replica_count(channel)):
+            # the whole simulation bootstrapped (nsbi.workspace.replicas), with its own seeds
+            replica = {n: bootstrap_events(v, channel, b, n) for n, v in events.items()}
+            replica_reference = reference_events(workspace, channel, replica)
+            replica_config = replace(config, seed=config.seed + REPLICA_SEED_OFFSET * (b + 1))
+            for e in wanted:
+                numerator, denominator = _training_pair(
+                    workspace, channel, e, replica, replica_reference, replica=b
+                )
                 jobs.append(
                     (
-                        sample["name"],
-                        events[sample["name"]],
-                        reference,
-                        workspace.ratio_path(channel, sample),
+                        f"{e.label} (replica {b})",
+                        numerator,
+                        denominator,
+                        replica_path(e.path, b),
+                        replica_config,
                     )
                 )
-            else:
-                result = TrainingReport(
-                    channel["name"], sample["name"], None, "reference (ratio 1, nothing to train)"
-                )
-                emit(result)
-            for modifier in sample["modifiers"]:
-                if modifier["type"] != "shape" or Workspace.is_weight_variation(modifier):
-                    continue
-                for side in ("hi", "lo"):
-                    jobs.append(
-                        (
-                            f"{sample['name']}_{modifier['name']}_{side}",
-                            variation_events(workspace, channel, sample, modifier, side),
-                            events[sample["name"]],
-                            workspace.variation_ratio_path(channel, sample, modifier, side),
-                        )
-                    )
-        for label, numerator, denominator, path in jobs:
+        for label, numerator, denominator, path, config in jobs:
             checksum = ensemble_checksum(
                 numerator.features,
                 numerator.weights,
@@ -223,7 +274,8 @@ def train_workspace(
 
 @dataclass
 class Diagnosis:
-    """The diagnostics of one ratio ensemble."""
+    """The diagnostics of one ratio ensemble (``sample``: its label, the sample's name or
+    ``SAMPLE_MODIFIER_SIDE`` for a learned variation)."""
 
     channel: str
     sample: str
@@ -261,22 +313,21 @@ def diagnose_workspace(
 ) -> list[Diagnosis]:
     """Closure, two-sample test, calibration and member spread of every trained ensemble."""
     results = []
-    selected = set(only or [])
+    selected = _selection(workspace, only)
     for channel in workspace.unbinned_channels():
         events = None
-        for sample in channel["samples"]:
-            name = f"{channel['name']}/{sample['name']}"
-            if selected and sample["name"] not in selected and name not in selected:
-                continue
-            if not workspace.needs_ratio_model(channel, sample):
+        for declared in workspace.ratio_ensembles(channel):
+            if selected and not declared.selected_by(selected):
                 continue
             if events is None:
                 events = {
                     s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]
                 }
-                reference = reference_events(workspace, channel, events)
-            ensemble = load_ensemble(workspace.ratio_path(channel, sample))
-            target = events[sample["name"]]
+                nominal_reference = reference_events(workspace, channel, events)
+            target, reference = _training_pair(
+                workspace, channel, declared, events, nominal_reference
+            )
+            ensemble = load_ensemble(declared.path)
             log_ref, spread = ensemble.log_ratio_and_spread(reference.features)
             closure = reweighting_closure(
                 log_ref,
@@ -308,6 +359,6 @@ def diagnose_workspace(
             )
             quantiles = tuple(float(q) for q in np.quantile(spread, [0.16, 0.5, 0.84]))
             results.append(
-                Diagnosis(channel["name"], sample["name"], closure, test, curve, quantiles)
+                Diagnosis(channel["name"], declared.label, closure, test, curve, quantiles)
             )
     return results

@@ -695,34 +695,32 @@ def _jobs(workspace: Workspace, channel: dict, events: dict) -> list[_Job]:
         return cache["reference"]
 
     jobs = []
-    for sample in channel["samples"]:
+    for ensemble in workspace.ratio_ensembles(channel):
+        sample = ensemble.sample
         own = workspace.resolve(sample["source"]["file"])
-        if workspace.needs_ratio_model(channel, sample):
+        if not ensemble.is_variation:
             jobs.append(
                 _Job(
-                    sample["name"],
-                    workspace.ratio_path(channel, sample),
+                    ensemble.label,
+                    ensemble.path,
                     lambda name=sample["name"]: events[name],
                     reference,
                     [own, *reference_files],
                 )
             )
-        for modifier in sample["modifiers"]:
-            if modifier["type"] != "shape" or Workspace.is_weight_variation(modifier):
-                continue
-            for side in ("hi", "lo"):
-                varied = Workspace.variation_source(sample["source"], modifier, side)
-                jobs.append(
-                    _Job(
-                        f"{sample['name']}_{modifier['name']}_{side}",
-                        workspace.variation_ratio_path(channel, sample, modifier, side),
-                        lambda s=sample, m=modifier, side=side: variation_events(
-                            workspace, channel, s, m, side
-                        ),
-                        lambda name=sample["name"]: events[name],
-                        [workspace.resolve(varied["file"]), own],
-                    )
-                )
+            continue
+        varied = Workspace.variation_source(sample["source"], ensemble.modifier, ensemble.side)
+        jobs.append(
+            _Job(
+                ensemble.label,
+                ensemble.path,
+                lambda e=ensemble: variation_events(
+                    workspace, channel, e.sample, e.modifier, e.side
+                ),
+                lambda name=sample["name"]: events[name],
+                [workspace.resolve(varied["file"]), own],
+            )
+        )
     return jobs
 
 

@@ -3,12 +3,46 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 from nsbi.exceptions import InvalidWorkspace, Problem
 from nsbi.workspace.validation import is_unbinned, load, validate
 
-__all__ = ["Workspace"]
+__all__ = ["Workspace", "RatioEnsemble"]
+
+
+@dataclass(frozen=True)
+class RatioEnsemble:
+    """One ratio ensemble an unbinned channel declares: a sample's
+    :math:`p_j / p_\text{ref}`, or a learned ``shape`` variation's
+    :math:`p_j(x|\alpha = \\pm 1) / p_j(x|0)` (``modifier`` and ``side`` set).
+
+    Attributes:
+        channel: the channel's name.
+        label: ``SAMPLE`` or ``SAMPLE_MODIFIER_SIDE`` (what ``--only`` and reports name).
+        sample: the sample's spec.
+        modifier: the ``shape`` modifier's spec, for a variation.
+        side: ``"hi"`` or ``"lo"``, for a variation.
+        path: where the ensemble lives.
+    """
+
+    channel: str
+    label: str
+    sample: dict
+    modifier: dict | None
+    side: str | None
+    path: Path
+
+    @property
+    def is_variation(self) -> bool:
+        return self.modifier is not None
+
+    def selected_by(self, names: set[str]) -> bool:
+        """Whether ``--only names`` selects it: its label or sample name, bare or as
+        ``CHANNEL/NAME`` (a sample name selects its variations too)."""
+        keys = {self.label, self.sample["name"]}
+        return bool(names & (keys | {f"{self.channel}/{k}" for k in keys}))
 
 
 class Workspace:
@@ -128,6 +162,41 @@ class Workspace:
             return self.resolve(explicit[side])
         base = self.ratio_path(channel, sample)
         return base.with_name(f"{base.name}_{modifier['name']}_{side}")
+
+    def ratio_ensembles(self, channel: dict) -> list[RatioEnsemble]:
+        """Every ratio ensemble ``channel`` declares, in the order ``nsbi train`` trains them:
+        each sample's (but the sole reference's, whose ratio is 1), then its learned ``shape``
+        variations, hi before lo (weight-based variations train nothing)."""
+        ensembles = []
+        for sample in channel["samples"]:
+            if self.needs_ratio_model(channel, sample):
+                path = self.ratio_path(channel, sample)
+                ensembles.append(
+                    RatioEnsemble(channel["name"], sample["name"], sample, None, None, path)
+                )
+            for modifier in sample["modifiers"]:
+                if modifier["type"] != "shape" or self.is_weight_variation(modifier):
+                    continue
+                for side in ("hi", "lo"):
+                    ensembles.append(
+                        RatioEnsemble(
+                            channel["name"],
+                            f"{sample['name']}_{modifier['name']}_{side}",
+                            sample,
+                            modifier,
+                            side,
+                            self.variation_ratio_path(channel, sample, modifier, side),
+                        )
+                    )
+        return ensembles
+
+    def ensemble_labels(self) -> list[str]:
+        """``CHANNEL/LABEL`` of every ratio ensemble of every unbinned channel."""
+        return [
+            f"{e.channel}/{e.label}"
+            for channel in self.unbinned_channels()
+            for e in self.ratio_ensembles(channel)
+        ]
 
     @staticmethod
     def is_weight_variation(modifier: dict) -> bool:

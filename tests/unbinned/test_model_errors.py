@@ -77,5 +77,5 @@ def test_selection_keeping_nothing_is_an_error(small_workspace):
 
 def test_unknown_only_sample(small_workspace):
     result = run("train", small_workspace, "--only", "nope")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: an option naming nothing in the workspace
     assert "nope" in result.output and "SR/S" in result.output

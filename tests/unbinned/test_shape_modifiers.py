@@ -15,92 +15,17 @@ from nsbi.infer import fit
 from nsbi.io import write_ntuple
 from nsbi.model import Model
 from nsbi.workspace import Workspace
-
-SLOPE = 0.2  # w_up / w = exp(+SLOPE x), w_down / w = exp(-SLOPE x)
-N_SIM, N_DATA_EXPECTED = 20_000, 500.0
-
-
-def _branches(x, weight):
-    return {
-        "x": x,
-        "w": np.full(len(x), weight),
-        "w_up": weight * np.exp(SLOPE * x),
-        "w_down": weight * np.exp(-SLOPE * x),
-    }
-
-
-def _sr_channel():
-    return {
-        "name": "SR",
-        "type": "unbinned",
-        "observables": ["x"],
-        "reference": {"samples": ["B"]},
-        "samples": [
-            {
-                "name": "B",
-                "source": {"file": "B.root", "tree": "events", "weight": "w"},
-                "modifiers": [
-                    {"name": "k_B", "type": "normfactor", "data": None},
-                    {
-                        "name": "jes",
-                        "type": "shape",
-                        "data": {"hi": {"weight": "w_up"}, "lo": {"weight": "w_down"}},
-                    },
-                ],
-            }
-        ],
-    }
-
-
-CR = {
-    "name": "CR",
-    "samples": [
-        {
-            "name": "B",
-            "data": [300.0, 200.0],
-            "modifiers": [
-                {"name": "k_B", "type": "normfactor", "data": None},
-                {
-                    "name": "jes",
-                    "type": "histosys",
-                    "data": {"hi_data": [330.0, 185.0], "lo_data": [272.0, 214.0]},
-                },
-            ],
-        }
-    ],
-}
-
-
-def _write(directory, channels, data_has_weights=True):
-    rng = np.random.default_rng(5)
-    write_ntuple(
-        directory / "B.root",
-        {"events": _branches(rng.normal(0, 1, N_SIM), N_DATA_EXPECTED / N_SIM)},
-    )
-    x = rng.normal(0, 1, rng.poisson(N_DATA_EXPECTED))
-    data = _branches(x, 1.0) if data_has_weights else {"x": x}
-    write_ntuple(directory / "data.root", {"events": data})
-    observations = []
-    for channel in channels:
-        if channel.get("type") == "unbinned":
-            observations.append(
-                {"name": channel["name"], "source": {"file": "data.root", "tree": "events"}}
-            )
-        else:
-            observations.append({"name": channel["name"], "data": [300, 200]})
-    spec = {
-        "version": "1.0.0",
-        "channels": channels,
-        "observations": observations,
-        "measurements": [{"name": "m", "config": {"poi": "k_B", "parameters": []}}],
-    }
-    path = directory / f"ws_{'_'.join(c['name'] for c in channels)}.json"
-    path.write_text(json.dumps(spec))
-    return path
+from tests.unbinned.conftest import (
+    CONTROL_REGION,
+    N_SIM,
+    SLOPE,
+    weighted_shape_channel,
+    write_weighted_shape_workspace,
+)
 
 
 def test_weight_based_shape_tables_are_the_weight_ratios(tmp_path):
-    path = _write(tmp_path, [_sr_channel()])
+    path = write_weighted_shape_workspace(tmp_path, [weighted_shape_channel()])
     model = Model.from_workspace(Workspace.load(path))
     shapes = model.unbinned[0].shapes
     assert shapes is not None and shapes.pairs == [(0, model.parameters.index("jes"))]
@@ -125,7 +50,9 @@ def test_weight_based_shape_tables_are_the_weight_ratios(tmp_path):
 
 
 def test_weight_based_shape_needs_its_branches_on_the_observed_events(tmp_path):
-    path = _write(tmp_path, [_sr_channel()], data_has_weights=False)
+    path = write_weighted_shape_workspace(
+        tmp_path, [weighted_shape_channel()], data_has_weights=False
+    )
     with pytest.raises(NSBIError) as error:
         Model.from_workspace(Workspace.load(path))
     message = str(error.value)
@@ -133,7 +60,7 @@ def test_weight_based_shape_needs_its_branches_on_the_observed_events(tmp_path):
 
 
 def test_weight_based_shape_with_a_non_positive_weight_ratio_is_an_error(tmp_path):
-    path = _write(tmp_path, [_sr_channel()])
+    path = write_weighted_shape_workspace(tmp_path, [weighted_shape_channel()])
     spec = json.loads(path.read_text())
     spec["channels"][0]["samples"][0]["modifiers"][1]["data"]["hi"] = {"weight": "w_up * (x > 0)"}
     path.write_text(json.dumps(spec))
@@ -148,8 +75,14 @@ def test_combined_fit_constrains_the_shared_np_more_than_either_region(tmp_path)
     background normalisation k_B shared too: the combined post-fit error of jes is below both
     single-region errors, and the pre-fit constraint appears once."""
     errors = {}
-    for label, channels in (("SR", [_sr_channel()]), ("CR", [CR]), ("SR+CR", [_sr_channel(), CR])):
-        model = Model.from_workspace(Workspace.load(_write(tmp_path, channels)))
+    for label, channels in (
+        ("SR", [weighted_shape_channel()]),
+        ("CR", [CONTROL_REGION]),
+        ("SR+CR", [weighted_shape_channel(), CONTROL_REGION]),
+    ):
+        model = Model.from_workspace(
+            Workspace.load(write_weighted_shape_workspace(tmp_path, channels))
+        )
         assert model.parameters.names.count("jes") == 1
         result = fit(model)
         assert result.valid, label
@@ -172,7 +105,7 @@ def test_learned_variations_are_trained_by_nsbi_train(tmp_path):
         },
     )
     write_ntuple(tmp_path / "data.root", {"events": {"x": rng.normal(0, 1, 400)}})
-    channel = _sr_channel()
+    channel = weighted_shape_channel()
     channel["samples"][0]["modifiers"][1]["data"] = {"hi": {"tree": "up"}, "lo": {"tree": "down"}}
     channel["training"] = {
         "members": 2,
@@ -207,3 +140,28 @@ def test_learned_variations_are_trained_by_nsbi_train(tmp_path):
     # training again is a no-op: every ensemble is up to date
     again = CliRunner().invoke(cli, ["train", str(path)])
     assert again.exit_code == 0 and again.output.count("up to date") == 2, again.output
+    # nsbi diagnose covers the variations (the reference B has no ensemble of its own), by
+    # label too; an unknown label exits 2 with the list
+    diagnosed = CliRunner().invoke(cli, ["diagnose", str(path), "--no-two-sample-test"])
+    assert diagnosed.exit_code == 0, diagnosed.output
+    assert "SR/B_jes_hi:" in diagnosed.output and "SR/B_jes_lo:" in diagnosed.output
+    one = CliRunner().invoke(
+        cli, ["diagnose", str(path), "--only", "B_jes_hi", "--no-two-sample-test"]
+    )
+    assert one.exit_code == 0 and "SR/B_jes_hi:" in one.output
+    assert "B_jes_lo" not in one.output
+    # the closure of the nominal reweighted to the +0.3 shifted tree: chi2/ndf of order 1
+    chi2 = float(one.output.split("chi2/ndf = ")[1].split("=")[1].split()[0])
+    assert chi2 < 3.0, one.output
+    for command in ("diagnose", "train"):
+        unknown = CliRunner().invoke(cli, [command, str(path), "--only", "NOSUCH"])
+        assert unknown.exit_code == 2, unknown.output
+        assert "--only" in unknown.output and "NOSUCH" in unknown.output
+        assert "SR/B_jes_hi" in unknown.output and "Traceback" not in unknown.output
+    # nsbi train --only LABEL retrains one ensemble, leaving the other alone
+    lo_weights = tmp_path / "models" / "SR" / "B_jes_lo" / "ensemble.json"
+    before = lo_weights.stat().st_mtime_ns
+    retrained = CliRunner().invoke(cli, ["train", str(path), "--only", "SR/B_jes_hi", "--force"])
+    assert retrained.exit_code == 0, retrained.output
+    assert "B_jes_hi" in retrained.output and "B_jes_lo" not in retrained.output
+    assert lo_weights.stat().st_mtime_ns == before
