@@ -16,6 +16,7 @@ __all__ = [
     "InvalidExpression",
     "FitError",
     "InvalidOption",
+    "StaleModel",
 ]
 
 
@@ -87,3 +88,9 @@ class InvalidOption(NSBIError):
     def __init__(self, option: str, message: str):
         self.option = option
         super().__init__(f"{option}: {message}")
+
+
+class StaleModel(NSBIError):
+    """A ratio model trained on other events than the workspace now declares (a regenerated
+    ntuple, a changed selection or weight); commands refuse it (exit 2) unless told
+    ``--allow-stale``."""

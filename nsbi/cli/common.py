@@ -3,12 +3,81 @@ atomic JSON outputs."""
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from nsbi.exceptions import InvalidOption, InvalidWorkspace, NSBIError
+from nsbi.exceptions import InvalidOption, InvalidWorkspace, NSBIError, StaleModel
+
+#: set (to anything but 0) to let tracebacks through, as ``nsbi --debug`` does
+DEBUG_VARIABLE = "NSBI_DEBUG"
+
+#: exit codes of the contract
+BAD_INPUT, RUNTIME_FAILURE = 2, 1
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
+
+
+class Commands(click.Group):
+    """The ``nsbi`` group: no traceback reaches the user. Every exception a command lets
+    through becomes one line on stderr and an exit code: 2 for bad input (an nsbi input error,
+    a file that is missing, unreadable or not text), 1 for a failure while running (anything
+    else, a full disk included); ``nsbi --debug`` or ``NSBI_DEBUG=1`` re-raises instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as error:  # the one place every error becomes a line
+            if debugging():
+                raise
+            code, message = describe(error)
+            click.echo(f"error: {message}", err=True)
+            if code == RUNTIME_FAILURE:
+                click.echo(
+                    f"(rerun with `nsbi --debug ...` or {DEBUG_VARIABLE}=1 for the traceback)",
+                    err=True,
+                )
+            sys.exit(code)
+        except KeyboardInterrupt:
+            if debugging():
+                raise
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def describe(error: Exception) -> tuple[int, str]:
+    """``(exit code, message)`` of an exception a command did not handle itself."""
+    if isinstance(error, InvalidWorkspace):
+        where = f"{error.source}: " if error.source else ""
+        return BAD_INPUT, "; ".join(f"{where}{p}" for p in error.problems)
+    if isinstance(error, (InvalidOption, StaleModel)):
+        return BAD_INPUT, str(error)
+    if isinstance(error, NSBIError):
+        return RUNTIME_FAILURE, str(error)
+    if isinstance(error, UnicodeDecodeError):
+        return BAD_INPUT, f"a file is not UTF-8 text ({error.reason} at byte {error.start})"
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return BAD_INPUT, f"{error.filename}: {error.strerror}"
+    if isinstance(error, PermissionError):
+        return BAD_INPUT, f"{error.filename}: permission denied; check the path and its folder"
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        if error.errno == errno.ENOSPC:
+            return RUNTIME_FAILURE, f"{where}no space left on the device; nothing was replaced"
+        return RUNTIME_FAILURE, f"{where}{error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return RUNTIME_FAILURE, "out of memory; use smaller batches or fewer events"
+    if isinstance(error, RecursionError):
+        return BAD_INPUT, "an input nests too deeply (an expression or document)"
+    return RUNTIME_FAILURE, f"internal error ({type(error).__name__}: {error})"
 
 
 def _fail(error: NSBIError) -> None:
@@ -18,7 +87,7 @@ def _fail(error: NSBIError) -> None:
             click.echo(f"{where}{problem}", err=True)
         sys.exit(2)
     click.echo(f"error: {error}", err=True)
-    sys.exit(2 if isinstance(error, InvalidOption) else 1)
+    sys.exit(BAD_INPUT if isinstance(error, (InvalidOption, StaleModel)) else RUNTIME_FAILURE)
 
 
 def _warn_failed(failed: int, what: str) -> None:
@@ -31,17 +100,48 @@ def _warn_failed(failed: int, what: str) -> None:
         )
 
 
+class FiniteFloat(click.ParamType):
+    """A float option that refuses ``nan`` and ``inf`` (click's ``float`` accepts both)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+#: the type of every real-valued option
+FINITE = FiniteFloat()
+
+
+def ordered_range(ctx, param, value):
+    """Callback of ``--range LO HI`` options: LO < HI."""
+    if value is not None and not value[0] < value[1]:
+        raise click.BadParameter(
+            f"{value[0]:g} {value[1]:g}; expected LO < HI, e.g. {param.opts[0]} 0 3",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
 def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
     fixed = {}
     for item in values:
         name, sep, value = item.partition("=")
         try:
-            if not sep or not name:
+            if not sep or not name or not math.isfinite(float(value)):
                 raise ValueError
             fixed[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(
-                f"{item!r}; expected NAME=VALUE, e.g. --fix lumi=1.0", param_hint="--fix"
+                f"{item!r}; expected NAME=VALUE with a finite VALUE, e.g. --fix lumi=1.0",
+                param_hint="--fix",
             ) from None
     return fixed
 
@@ -67,8 +167,14 @@ def _parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
     return codes
 
 
-def _model(workspace: Path, measurement: str | None, interpolation: tuple[str, ...] = ()):
-    """Load WORKSPACE (warnings to stderr) and build the measurement's model."""
+def _model(
+    workspace: Path,
+    measurement: str | None,
+    interpolation: tuple[str, ...] = (),
+    allow_stale: bool = False,
+):
+    """Load WORKSPACE (warnings to stderr) and build the measurement's model (ratio models
+    trained on other events refused unless ``allow_stale``)."""
     from nsbi.model import Model
     from nsbi.workspace import Workspace
 
@@ -76,8 +182,15 @@ def _model(workspace: Path, measurement: str | None, interpolation: tuple[str, .
     ws = Workspace.load(workspace)
     for warning in ws.warnings:
         click.echo(f"warning: {workspace}: {warning}", err=True)
-    return Model.from_workspace(ws, measurement, codes)
+    return Model.from_workspace(ws, measurement, codes, allow_stale=allow_stale)
 
+
+_allow_stale_option = click.option(
+    "--allow-stale",
+    is_flag=True,
+    help="Use ratio models trained on other events than the workspace's (an ntuple, selection "
+    "or weight changed since `nsbi train`); refused by default.",
+)
 
 _interpolation_option = click.option(
     "--interpolation",

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a failure while running (e.g. a fit that cannot be set 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ import numpy as np
 
 from nsbi import __version__
 from nsbi.cli.common import (
+    DEBUG_VARIABLE,
+    FINITE,
+    Commands,
+    _allow_stale_option,
     _fail,
     _interpolation_option,
     _model,
@@ -21,16 +26,24 @@ from nsbi.cli.common import (
     _parse_interpolation,
     _warn_failed,
     _write_outputs,
+    ordered_range,
 )
 from nsbi.exceptions import InvalidWorkspace, NSBIError
 
 __all__ = ["cli"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nsbi")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"Show the Python traceback of an error (or set {DEBUG_VARIABLE}=1).",
+)
+def cli(debug: bool) -> None:
     """nsbi: neural simulation-based inference beside pyhf binned models."""
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
 
 
 @cli.command()
@@ -58,7 +71,7 @@ def validate(workspace: Path) -> None:
 @click.option("--asimov", is_flag=True, help="Fit the Asimov dataset instead of the observed data.")
 @click.option(
     "--asimov-poi",
-    type=float,
+    type=FINITE,
     default=None,
     help="POI value of the Asimov dataset (default: the POI's init). Implies --asimov.",
 )
@@ -89,8 +102,9 @@ def validate(workspace: Path) -> None:
 @click.option(
     "--range",
     "scan_range",
-    type=float,
+    type=FINITE,
     nargs=2,
+    callback=ordered_range,
     default=None,
     metavar="LO HI",
     help="Range of the scan (default: the parameter's bounds).",
@@ -132,6 +146,7 @@ def validate(workspace: Path) -> None:
     "propagate it into the likelihood (constrained parameters mc_stat[k]) so that errors, "
     "MINOS and scans include it; auto reports it when every unbinned channel has replicas.",
 )
+@_allow_stale_option
 @_interpolation_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def fit(
@@ -152,6 +167,7 @@ def fit(
     mc_stat_mode,
     interpolation,
     quiet,
+    allow_stale,
 ) -> None:
     """Maximum-likelihood fit of WORKSPACE with iminuit (MIGRAD with exact gradients, the
     covariance from the exact Hessian, optionally MINOS), optionally with a profile-likelihood
@@ -162,7 +178,7 @@ def fit(
     fixed = _parse_fix(fix)
     tolerance = tolerance or DEFAULT_TOLERANCE
     try:
-        model = _model(workspace, measurement, interpolation)
+        model = _model(workspace, measurement, interpolation, allow_stale)
         if asimov or asimov_poi is not None:
             poi = model.parameters.poi
             values = dict(fixed)
@@ -195,6 +211,10 @@ def fit(
 
     if not result.valid:
         click.echo(f"WARNING: the fit is not valid: {'; '.join(result.reasons)}", err=True)
+    elif result.reasons:
+        click.echo(
+            f"WARNING: the covariance is not accurate: {'; '.join(result.reasons)}", err=True
+        )
     if mc_stat is not None:
         _warn_failed(mc_stat.failed_fits, "the bootstrap replicas")
         poi = nominal.parameters.poi
@@ -455,11 +475,11 @@ def _parse_grid(text: str) -> np.ndarray:
     try:
         lo, hi, n = text.split(":")
         lo, hi, n = float(lo), float(hi), int(n)
-        if not (n >= 2 and hi > lo):
+        if not (n >= 2 and hi > lo and np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError
     except ValueError:
         raise click.BadParameter(
-            f"{text!r}; expected LO:HI:N with LO < HI and N >= 2 points, e.g. 0:3:31",
+            f"{text!r}; expected LO:HI:N with finite LO < HI and N >= 2 points, e.g. 0:3:31",
             param_hint="--poi-grid",
         ) from None
     return np.linspace(lo, hi, n)
@@ -647,13 +667,14 @@ _plot_option = click.option(
 @cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--measurement", default=None, help="Measurement to use (default: the first).")
-@click.option("--poi-value", type=float, default=1.0, show_default=True, help="Tested POI value.")
+@click.option("--poi-value", type=FINITE, default=1.0, show_default=True, help="Tested POI value.")
 @click.option(
     "--test-stat", type=click.Choice(["qtilde", "q"]), default="qtilde", show_default=True
 )
 @_calculator_option
 @_toys_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_allow_stale_option
 @_interpolation_option
 @_output_option
 @_plot_option
@@ -670,12 +691,13 @@ def cls(
     output,
     plot_dir,
     quiet,
+    allow_stale,
 ) -> None:
     """CLs of the POI value on WORKSPACE's data, observed and expected (-2..+2 sigma)."""
     from nsbi.infer.hypotest import hypotest
 
     try:
-        model = _model(workspace, measurement, interpolation)
+        model = _model(workspace, measurement, interpolation, allow_stale)
         result = hypotest(
             model, poi_value, test_stat=test_stat, calculator=calculator, toys=toys, seed=seed
         )
@@ -710,18 +732,28 @@ def _plot_statistic(result, plot_dir: Path, name: str, quiet: bool) -> None:
     help="Pseudo-experiments per hypothesis (--calculator toys).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_allow_stale_option
 @_interpolation_option
 @_output_option
 @_plot_option
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def significance(
-    workspace, measurement, calculator, toys, seed, interpolation, output, plot_dir, quiet
+    workspace,
+    measurement,
+    calculator,
+    toys,
+    seed,
+    interpolation,
+    output,
+    plot_dir,
+    quiet,
+    allow_stale,
 ) -> None:
     """Discovery significance (q0) of WORKSPACE's data, and the expected one at POI = 1."""
     from nsbi.infer.hypotest import significance as discovery
 
     try:
-        model = _model(workspace, measurement, interpolation)
+        model = _model(workspace, measurement, interpolation, allow_stale)
         result = discovery(model, calculator=calculator, toys=toys, seed=seed)
     except NSBIError as error:
         _fail(error)
@@ -746,8 +778,9 @@ def significance(
 @click.option(
     "--range",
     "poi_range",
-    type=float,
+    type=FINITE,
     nargs=2,
+    callback=ordered_range,
     default=None,
     metavar="LO HI",
     help="Where the limit is searched (default: the POI's bounds from 0).",
@@ -766,6 +799,7 @@ def significance(
 @_calculator_option
 @_toys_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@_allow_stale_option
 @_interpolation_option
 @_output_option
 @_plot_option
@@ -784,12 +818,13 @@ def limit(
     output,
     plot_dir,
     quiet,
+    allow_stale,
 ) -> None:
     """CLs upper limit on the POI of WORKSPACE, observed and expected (-2..+2 sigma)."""
     from nsbi.infer.limits import upper_limit
 
     try:
-        model = _model(workspace, measurement, interpolation)
+        model = _model(workspace, measurement, interpolation, allow_stale)
         lo, hi = poi_range or model.parameters.bounds[model.parameters.poi_index or 0]
         scan = None if points is None else np.linspace(max(lo, 0.0), hi, points)
         result = upper_limit(

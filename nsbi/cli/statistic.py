@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from nsbi.cli.common import _fail, _interpolation_option, _parse_interpolation, _write_outputs
+from nsbi.cli.common import (
+    FINITE,
+    _fail,
+    _interpolation_option,
+    _parse_interpolation,
+    _write_outputs,
+    ordered_range,
+)
 from nsbi.exceptions import NSBIError
 
 __all__ = ["train_statistic"]
@@ -32,8 +39,9 @@ __all__ = ["train_statistic"]
 )
 @click.option(
     "--theta-range",
-    type=float,
+    type=FINITE,
     nargs=2,
+    callback=ordered_range,
     default=None,
     metavar="LO HI",
     help="Range of the tested POI values theta_0 (default: 3 7 for the simulator, the POI's "
@@ -41,8 +49,9 @@ __all__ = ["train_statistic"]
 )
 @click.option(
     "--delta-range",
-    type=float,
+    type=FINITE,
     nargs=2,
+    callback=ordered_range,
     default=None,
     metavar="LO HI",
     help="Range of the alternatives' distance Delta (default: 0.5 2 for the simulator, 1/8 to "

@@ -75,7 +75,8 @@ class Health:
         edm: the EDM over the active parameters.
         accurate_covariance: the covariance is :math:`H_{ff}^{-1}` of a positive-definite
             Hessian (not floored).
-        reasons: why the fit is not valid or the covariance not accurate (empty when healthy).
+        reasons: why the fit is not valid or the covariance not accurate (empty when healthy;
+            a valid fit may carry a reason its covariance is not accurate).
         at_limit: free parameters on a bound (information).
         covariance: ``(F, F)`` covariance of the free parameters.
     """
@@ -133,7 +134,8 @@ def judge_minimum(
     held = (on_lo & (gradient > 0)) | (on_hi & (gradient < 0))
     active = ~held
 
-    covariance, accurate = _covariance(names, hessian, reasons)
+    notes: list[str] = []
+    covariance, accurate = _covariance(names, hessian, reasons, notes, held)
     edm = 0.0
     if active.any():
         block = hessian[np.ix_(active, active)]
@@ -148,24 +150,37 @@ def judge_minimum(
         valid=not reasons,
         edm=edm,
         accurate_covariance=accurate,
-        reasons=tuple(reasons),
+        reasons=tuple(reasons + notes),
         at_limit=at_limit,
         covariance=covariance,
     )
 
 
 def _covariance(
-    names: list[str], hessian: np.ndarray, reasons: list[str]
+    names: list[str],
+    hessian: np.ndarray,
+    reasons: list[str],
+    notes: list[str],
+    held: np.ndarray,
 ) -> tuple[np.ndarray, bool]:
     """:math:`H^{-1}`, or that of the floored Hessian with the flat or negative directions
-    named in ``reasons``; and whether it is accurate."""
+    named in ``reasons``; and whether it is accurate. A flat direction along parameters
+    ``held`` on a bound (the NLL rising into the range, as a linear one does) goes to
+    ``notes``: the minimum is valid, only its error is undefined."""
     eigenvalues, vectors = np.linalg.eigh(hessian)
     scale = max(float(np.abs(eigenvalues).max(initial=0.0)), 1e-300)
     flat = np.abs(eigenvalues) <= FLAT * scale
     negative = (eigenvalues < 0) & ~flat
     for k in np.flatnonzero(flat | negative):
         direction = _direction(names, vectors[:, k])
-        if flat[k]:
+        on_bound = float((vectors[held, k] ** 2).sum()) > 1 - 1e-6
+        if flat[k] and on_bound:
+            notes.append(
+                f"no curvature along {direction} at its bound (the NLL rises into the range): "
+                "the minimum is the bound and its error is undefined; MINOS or a scan gives "
+                "the one-sided interval"
+            )
+        elif flat[k]:
             reasons.append(f"flat direction: the NLL does not determine {direction}")
         else:
             reasons.append(f"the Hessian has negative curvature along {direction}")

@@ -123,7 +123,8 @@ class FitResult:
             f"NLL = {self.nll:.6f}   valid = {self.valid}   EDM = {self.edm:.3g}   "
             f"accurate covariance = {self.accurate_covariance}   calls = {self.nfcn}"
         )
-        lines += [f"  not valid: {reason}" for reason in self.reasons]
+        label = "not valid" if not self.valid else "covariance"
+        lines += [f"  {label}: {reason}" for reason in self.reasons]
         if self.at_limit:
             lines.append(f"  at a bound: {', '.join(self.at_limit)}")
         return "\n".join(lines)
@@ -474,9 +475,9 @@ def minimize(
                 bounds, goal,
             )  # fmt: skip
             reasons = list(health.reasons)
-            if reasons and minuit.fmin.has_reached_call_limit:
+            if not health.valid and minuit.fmin.has_reached_call_limit:
                 reasons.append("MIGRAD reached its call limit")
-            valid, edm, accurate = not reasons, health.edm, health.accurate_covariance
+            valid, edm, accurate = health.valid, health.edm, health.accurate_covariance
             covariance, at_limit = health.covariance, health.at_limit
         else:
             # MIGRAD's estimates: enough where only the NLL at the minimum matters (scans)

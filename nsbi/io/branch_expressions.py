@@ -40,7 +40,21 @@ import numpy as np
 
 from nsbi.exceptions import InvalidExpression
 
-__all__ = ["BranchExpressionError", "branches_of", "evaluate", "UFUNCS", "REDUCERS"]
+__all__ = [
+    "BranchExpressionError",
+    "branches_of",
+    "evaluate",
+    "UFUNCS",
+    "REDUCERS",
+    "MAX_LENGTH",
+    "MAX_DEPTH",
+]
+
+#: the longest expression text accepted
+MAX_LENGTH = 10_000
+
+#: the deepest syntax tree accepted (evaluation recurses along it)
+MAX_DEPTH = 200
 
 #: Elementwise functions, by the name an expression calls them with.
 UFUNCS: dict[str, np.ufunc] = {
@@ -238,15 +252,39 @@ def _parse(text: str) -> ast.expr:
     if not isinstance(text, str) or not text.strip():
         raise BranchExpressionError(str(text), 0, str(text), "an expression must be non-empty text")
     source = text.strip()
+    if len(source) > MAX_LENGTH:
+        raise BranchExpressionError(
+            source[:40] + "...", MAX_LENGTH, "", f"{len(source)} characters; an expression may "
+            f"have at most {MAX_LENGTH} (compute long quantities into a branch of the ntuple)",
+        )  # fmt: skip
     try:
         tree = ast.parse(source, mode="eval")
+    except (RecursionError, MemoryError):
+        raise BranchExpressionError(
+            source[:40] + "...", 0, "", "nests too deeply to parse; simplify it"
+        ) from None
     except SyntaxError as error:
         position = max((error.offset or 1) - 1, 0)
         raise BranchExpressionError(
             source, position, source[position:], f"not valid syntax ({error.msg}); " + ALLOWED
         ) from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise BranchExpressionError(
+            source[:40] + "...", 0, "", f"nests {depth} levels deep; at most {MAX_DEPTH}"
+        )
     _check(source, tree.body)
     return tree.body
+
+
+def _depth(body: ast.AST) -> int:
+    """The depth of a syntax tree, walked without recursion."""
+    deepest, stack = 0, [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def branches_of(text: str) -> set[str]:

@@ -267,8 +267,11 @@ def read_events(
     entry_stop: int | None = None,
     base_dir: str | os.PathLike | None = None,
     step_size: int | str = "100 MB",
+    allow_empty: bool = False,
 ) -> EventSample:
     """Read the selected events of ``tree`` in ``file``: their observables and weights.
+    ``allow_empty``: no event (an empty tree, range or selection) gives an empty sample instead
+    of an error (observed data may hold no event; a simulated sample may not).
 
     Arguments:
         file: the ROOT file; a relative path is relative to ``base_dir`` (the workspace's folder).
@@ -374,7 +377,9 @@ def read_events(
             entries.append(kept)
         num_entries = int(ttree.num_entries)
 
-    if n_read == 0:
+    if allow_empty and not features:
+        features, weights, entries = [np.empty((0, len(pairs)))], [np.empty(0)], [np.empty(0, int)]
+    if n_read == 0 and not allow_empty:
         raise NtupleError(
             f"{where}: no entry read: the tree has {num_entries} entries and the range "
             f"[{entry_start or 0}, {entry_stop if entry_stop is not None else num_entries}) holds "
@@ -383,7 +388,7 @@ def read_events(
     feature_matrix = np.concatenate(features)
     weight_vector = np.concatenate(weights)
     entry_numbers = np.concatenate(entries)
-    if len(weight_vector) == 0:
+    if len(weight_vector) == 0 and not allow_empty:
         raise NtupleError(
             f"{where}: the selection {selection!r} keeps no event of the {n_read} read; loosen it "
             "or check the branches it reads"
@@ -413,6 +418,7 @@ def read_source(
     source: Mapping[str, Any],
     observables: Sequence[str | Mapping[str, Any]],
     base_dir: str | os.PathLike | None = None,
+    allow_empty: bool = False,
 ) -> EventSample:
     """Read the events of a workspace ``source`` (keys file, tree, weight?, selection?,
     entry_start?, entry_stop?); see :func:`read_events`.
@@ -443,6 +449,7 @@ def read_source(
         entry_start=source.get("entry_start"),
         entry_stop=source.get("entry_stop"),
         base_dir=base_dir,
+        allow_empty=allow_empty,
     )
 
 

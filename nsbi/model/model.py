@@ -116,6 +116,7 @@ class Model:
         workspace: Workspace,
         measurement: str | None = None,
         interpolation: dict[str, str] | None = None,
+        allow_stale: bool = False,
     ):
         self.workspace = workspace
         self.measurement = workspace.measurement(measurement)
@@ -158,6 +159,7 @@ class Model:
         self._codes = {
             "normsys_code": interpolation.get("normsys", "code4"),
             "shape_code": interpolation.get("shape", "code4"),
+            "stale": "allow" if allow_stale else "check",
         }
         self.unbinned: list[UnbinnedChannel] = [
             build_unbinned_channel(workspace, channel, index, **self._codes)
@@ -238,11 +240,14 @@ class Model:
         workspace: Workspace,
         measurement: str | None = None,
         interpolation: dict[str, str] | None = None,
+        allow_stale: bool = False,
     ) -> Model:
         """Build the model of ``measurement`` (the first one by default) with observed data;
         ``interpolation`` (e.g. ``{"normsys": "code1", "histosys": "code0"}``, the ROOT-era
-        codes) overrides the measurement's ``config.interpolation``."""
-        return cls(workspace, measurement, interpolation)
+        codes) overrides the measurement's ``config.interpolation``. A ratio model trained on
+        other events than the workspace's is refused (:class:`~nsbi.exceptions.StaleModel`)
+        unless ``allow_stale``."""
+        return cls(workspace, measurement, interpolation, allow_stale)
 
     # -- data -------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nsbi.exceptions import NSBIError
+from nsbi.exceptions import NSBIError, StaleModel
 from nsbi.model.shapes import ShapeSystematics
 from nsbi.model.unbinned import UnbinnedChannel, UnbinnedSample, YieldModifier
 from nsbi.ratios import RatioModelError, load_ensemble
@@ -33,6 +33,25 @@ from nsbi.workspace.replicas import (
 )
 
 __all__ = ["build_unbinned_channel"]
+
+
+#: ``allow_stale`` of :func:`build_unbinned_channel`'s callers: the ensembles checked against
+#: their training events, or not
+CHECK, ALLOW = "check", "allow"
+
+
+def _check_current(ensemble, path, channel, label, numerator, denominator, stale: str) -> None:
+    """Refuse an ensemble trained on other events (:meth:`RatioEnsemble.trained_on`)."""
+    if stale == ALLOW:
+        return
+    arrays = (numerator.features, numerator.weights, denominator.features, denominator.weights)
+    if not ensemble.trained_on(*arrays):
+        raise StaleModel(
+            f"{path}: the ratio model of {channel['name']}/{label} was trained on other events "
+            "than the workspace's (an ntuple, selection or weight changed since: `nsbi "
+            "inspect` says which); retrain it with `nsbi train`, or pass --allow-stale to "
+            "use it all the same"
+        )
 
 
 def _load_checked(workspace: Workspace, channel: dict, sample: dict, path=None, what=""):
@@ -60,8 +79,11 @@ def _shape_tables(
     reference,
     observed,
     replica: int | None = None,
+    nominal=None,
+    stale: str = CHECK,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``({dataset: ln g+}, {dataset: ln g-})`` on the reference and observed events."""
+    """``({dataset: ln g+}, {dataset: ln g-})`` on the reference and observed events (learned
+    variations checked against their training events: the varied and the ``nominal`` ones)."""
     hi, lo = {}, {}
     if Workspace.is_weight_variation(modifier):
         by_name = {s["name"]: s for s in channel["samples"]}
@@ -93,6 +115,10 @@ def _shape_tables(
         ensemble = _load_checked(
             workspace, channel, sample, path, f", shape modifier {modifier['name']!r} ({side})"
         )
+        if stale != ALLOW:
+            varied = _varied(workspace, channel, sample, modifier, side, replica)
+            label = f"{sample['name']}_{modifier['name']}_{side}"
+            _check_current(ensemble, path, channel, label, varied, nominal, stale)
         out["reference"] = ensemble.log_ratio(reference.features)
         out["observed"] = ensemble.log_ratio(observed.features)
     return hi, lo
@@ -113,10 +139,13 @@ def build_unbinned_channel(
     normsys_code: str = "code4",
     shape_code: str = "code4",
     replica: int | None = None,
+    stale: str = CHECK,
 ) -> UnbinnedChannel:
     """Read events, load ensembles, and tabulate :math:`\\log r_j` for one unbinned channel;
     for bootstrap ``replica`` :math:`b` (:mod:`nsbi.workspace.replicas`), with the replica's
-    reweighted simulation (reference pool and yields) and its ensembles."""
+    reweighted simulation (reference pool and yields) and its ensembles. An ensemble trained
+    on other events than these is refused (:class:`~nsbi.exceptions.StaleModel`) unless
+    ``stale="allow"``."""
     events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
     if replica is not None:
         if not 0 <= replica < replica_count(channel):
@@ -141,6 +170,9 @@ def build_unbinned_channel(
             if replica is not None:
                 path = replica_path(path, replica)
             ensemble = _load_checked(workspace, channel, sample, path)
+            _check_current(
+                ensemble, path, channel, sample["name"], events[sample["name"]], reference, stale
+            )
             log_ref = ensemble.log_ratio(reference.features)
             log_obs = ensemble.log_ratio(observed.features)
             top = log_ref.max()
@@ -179,8 +211,9 @@ def build_unbinned_channel(
                     YieldModifier(modifier["name"], "shape", relative["hi"], relative["lo"])
                 )
                 hi, lo = _shape_tables(
-                    workspace, channel, sample, modifier, reference, observed, replica
-                )
+                    workspace, channel, sample, modifier, reference, observed, replica,
+                    events[sample["name"]], stale,
+                )  # fmt: skip
                 pairs.append((j, parameter_index[modifier["name"]]))
                 for dataset in ("reference", "observed"):
                     shape_hi[dataset].append(hi[dataset])

@@ -111,6 +111,25 @@ class RatioEnsemble:
     def n_members(self) -> int:
         return len(self.members)
 
+    def trained_on(self, numerator, numerator_weights, denominator, denominator_weights) -> bool:
+        """Whether these are the events the ensemble was trained on: the checksum stored with
+        it, recomputed over them with the settings it was trained with (``True`` for an
+        ensemble that stores none, e.g. one built in memory). Other *settings* than the
+        workspace's (``nsbi train --epochs``) do not count: they were the user's choice;
+        other *events* (a regenerated ntuple, a changed selection) do."""
+        stored = self.metadata.get("checksum")
+        if stored is None or "training" not in self.metadata:
+            return True
+        try:
+            config = TrainingConfig.from_spec(self.metadata["training"])
+            current = ensemble_checksum(
+                numerator, numerator_weights, denominator, denominator_weights, config,
+                self.metadata.get("members", self.n_members), self.aggregation,
+            )  # fmt: skip
+        except (TypeError, ValueError):  # settings of another nsbi version: cannot tell
+            return True
+        return current == stored
+
     def member_log_ratios(self, x: np.ndarray, chunk: int = 262144) -> np.ndarray:
         """:math:`\\log r_m(x_i)` of every member, shape ``(M, n)`` (float64)."""
         x = np.asarray(x, dtype=np.float32)

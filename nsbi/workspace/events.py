@@ -63,9 +63,12 @@ def reference_events(
 
 
 def observed_events(workspace: Workspace, channel: dict) -> EventSample:
-    """The observed events of an unbinned channel (its observation's ntuple)."""
+    """The observed events of an unbinned channel (its observation's ntuple; none is legal)."""
     observation = workspace.observation(channel["name"])
-    return read_source(observation["source"], channel["observables"], base_dir=workspace.base_dir)
+    return read_source(
+        observation["source"], channel["observables"], base_dir=workspace.base_dir,
+        allow_empty=True,
+    )  # fmt: skip
 
 
 def variation_events(

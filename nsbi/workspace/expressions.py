@@ -17,7 +17,6 @@ position. The tree evaluates on torch tensors, so gradients flow to the paramete
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -160,32 +159,50 @@ class _Parser:
         )
 
 
-def _names(node) -> set[str]:
+def _children(node) -> tuple:
     kind = node[0]
-    if kind == "num":
-        return set()
-    if kind == "name":
-        return {node[1]}
+    if kind in ("num", "name"):
+        return ()
     if kind == "neg":
-        return _names(node[1])
+        return (node[1],)
     if kind == "call":
-        return _names(node[2])
-    return _names(node[1]) | _names(node[2])
+        return (node[2],)
+    return (node[1], node[2])
+
+
+def _names(node) -> set[str]:
+    """The parameter names of a tree, walked without recursion."""
+    names, stack = set(), [node]
+    while stack:
+        item = stack.pop()
+        if item[0] == "name":
+            names.add(item[1])
+        stack.extend(_children(item))
+    return names
+
+
+def _depth(node) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(item))
+    return deepest
 
 
 def _evaluate(node, values: Mapping[str, torch.Tensor]):
+    """The tree on tensors; numbers are float64 tensors too, so ``1/0`` is ``inf`` and
+    ``sqrt(-1)`` is ``nan`` (refused over the parameter ranges by
+    :mod:`nsbi.model.coefficients`), never a Python exception."""
     kind = node[0]
     if kind == "num":
-        return node[1]
+        return torch.tensor(node[1], dtype=torch.float64)
     if kind == "name":
         return values[node[1]]
     if kind == "neg":
         return -_evaluate(node[1], values)
     if kind == "call":
-        argument = _evaluate(node[2], values)
-        if not isinstance(argument, torch.Tensor):
-            return {"sqrt": math.sqrt, "exp": math.exp, "log": math.log}[node[1]](argument)
-        return FUNCTIONS[node[1]](argument)
+        return FUNCTIONS[node[1]](_evaluate(node[2], values))
     left, right = _evaluate(node[1], values), _evaluate(node[2], values)
     if kind == "+":
         return left + right
@@ -230,6 +247,13 @@ class Expression:
         return result
 
 
+#: the longest coefficient text accepted
+MAX_LENGTH = 2_000
+
+#: the deepest expression tree accepted (a sum of N terms is N deep)
+MAX_DEPTH = 100
+
+
 def parse(text: str) -> Expression:
     """Parse ``text`` into an :class:`Expression`; raises :class:`InvalidExpression`.
 
@@ -243,4 +267,22 @@ def parse(text: str) -> Expression:
         ...     print(error.position, error.reason)
         0 unknown function 'exec'; expected one of sqrt, exp, log
     """
-    return Expression(text, _Parser(text).parse())
+    if len(text) > MAX_LENGTH:
+        raise InvalidExpression(
+            text[:40] + "...", MAX_LENGTH, f"{len(text)} characters; a coefficient may have at "
+            f"most {MAX_LENGTH}",
+        )  # fmt: skip
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:
+        raise InvalidExpression(
+            text if len(text) < 60 else text[:40] + "...", 0, "nests too deeply to parse"
+        ) from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise InvalidExpression(
+            text if len(text) < 60 else text[:40] + "...", 0,
+            f"nests {depth} levels deep (a sum of N terms is N deep); at most {MAX_DEPTH}: "
+            "a coefficient is a short formula of the parameters",
+        )  # fmt: skip
+    return Expression(text, tree)

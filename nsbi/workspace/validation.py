@@ -12,6 +12,7 @@ that exist, and ntuple files that exist (relative to the workspace file).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,12 @@ def read_json(path: str | Path) -> Any:
     """Read a JSON file; syntax errors become :class:`InvalidWorkspace` with line and column."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidWorkspace(
+            [Problem("", f"not UTF-8 text (byte {error.start}): a workspace is a JSON file")],
+            str(path),
+        ) from None
     except FileNotFoundError:
         raise InvalidWorkspace([Problem("", f"file not found: {path}")], str(path)) from None
     except OSError as error:
@@ -83,6 +89,30 @@ def parameter_kinds(spec: dict) -> dict[str, str]:
     return kinds
 
 
+def _coefficient_names_against_modifiers(channels: list[dict], add) -> None:
+    """A coefficient's parameters are free; a constrained modifier of the same name would make
+    one parameter both (its constraint silently dropped or applied to the POI): refused."""
+    in_coefficients = set()
+    for channel in channels:
+        for sample in channel["samples"]:
+            if "coefficient" in sample:
+                try:
+                    in_coefficients |= parse(sample["coefficient"]).names
+                except InvalidExpression:
+                    pass
+    for c, channel in enumerate(channels):
+        for s, sample in enumerate(channel["samples"]):
+            for m, modifier in enumerate(sample.get("modifiers", [])):
+                family = _PARAMETER_FAMILY[modifier["type"]]
+                if modifier["name"] in in_coefficients and family != "free":
+                    add(
+                        ["channels", c, "samples", s, "modifiers", m, "name"],
+                        f"{modifier['name']!r} names a {modifier['type']} modifier (a constrained "
+                        "parameter) and a parameter of a sample coefficient (free); one "
+                        "parameter cannot be both: rename the modifier",
+                    )
+
+
 def _duplicates(items: list[dict], key: str = "name") -> list[int]:
     counts = Counter(item.get(key) for item in items)
     seen: set = set()
@@ -117,6 +147,8 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
             ["measurements", index, "name"],
             f"duplicate measurement name {measurements[index]['name']!r}",
         )
+
+    _coefficient_names_against_modifiers(channels, add)
 
     observed = {obs["name"]: (i, obs) for i, obs in enumerate(observations)}
     channel_names = {channel["name"] for channel in channels}
@@ -356,10 +388,39 @@ def validate(spec: Any, base_dir: str | Path | None = None) -> tuple[list[Proble
         >>> print(validate(spec)[0][0])
         measurements[0].config.poi: POI 'mu_sig' is not a parameter of the model; free parameters are: mu
     """
-    problems = schema_problems(spec)
+    problems = nonfinite_problems(spec) + schema_problems(spec)
     if problems:
         return problems, []
     return _semantic_problems(spec, Path(base_dir) if base_dir is not None else None)
+
+
+def nonfinite_problems(spec: Any, path: str = "") -> list[Problem]:
+    """One problem per number in ``spec`` that is not finite: JSON has no NaN or infinity,
+    but Python's parser accepts the literals ``NaN`` and ``Infinity``, and ``1e400``
+    overflows to infinity; any of them in a count, yield or factor would reach the numerics.
+
+    Example:
+        >>> [problem] = nonfinite_problems({"observations": [{"data": [3, float("nan")]}]})
+        >>> problem.path, problem.message.split(";")[0]
+        ('observations[0].data[1]', 'nan is not a finite number')
+    """
+    problems = []
+    stack = [(path, spec)]
+    while stack:  # iterative: a deeply nested document cannot exhaust the recursion limit
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                Problem(
+                    where,
+                    f"{value} is not a finite number; write the value itself (JSON has no NaN "
+                    "or Infinity, and 1e400 overflows)",
+                )
+            )
+        elif isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return sorted(problems, key=lambda p: p.path)
 
 
 def load(path: str | Path) -> tuple[dict, list[Problem]]:
