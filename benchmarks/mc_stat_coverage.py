@@ -22,7 +22,7 @@ the exact model's fit as the reference. Then the cost of the replicas (training 
 the nominal's) and of the propagation (fit time against the nominal fit).
 
     python benchmarks/mc_stat_coverage.py [--sizes 10000 30000 100000] [--draws 10]
-        [--replicas 6] [--datasets 100] [--threads 2] [--work results/mc_stat]
+        [--replicas 10] [--datasets 100] [--spread-datasets 10] [--threads 2] [--work results/mc_stat]
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def _datasets(toy, mu, count, seed):
     ]
 
 
-def _exact_mu(toy, x, bounds):
-    """mu_hat of the exact extended likelihood of mu S + B (negative mu allowed where the
-    intensity stays positive)."""
+def _exact(toy, x, bounds, mu_true):
+    """(mu_hat, t(mu_true)) of the exact extended likelihood of mu S + B (negative mu allowed
+    where the intensity stays positive): the control the learned intervals are held against."""
     s = toy.nu_signal * np.exp(toy.log_density("S", x))
     b = toy.nu_background * np.exp(toy.log_density("B", x))
 
@@ -81,7 +81,7 @@ def _exact_mu(toy, x, bounds):
         return mu * toy.nu_signal + toy.nu_background - np.log(intensity).sum()
 
     result = optimize.minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-7})
-    return float(result.x)
+    return float(result.x), max(2 * (nll(mu_true) - result.fun), 0.0)
 
 
 def _t_at(model, weights, mu_true, init):
@@ -149,8 +149,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--draws", type=int, default=10)
-    parser.add_argument("--replicas", type=int, default=6)
-    parser.add_argument("--datasets", type=int, default=100)
+    parser.add_argument("--replicas", type=int, default=10)
+    parser.add_argument("--datasets", type=int, default=100,
+                        help="pseudo-observations per simulation for the coverage")  # fmt: skip
+    parser.add_argument("--spread-datasets", type=int, default=10,
+                        help="datasets every simulation fits, for the spread")  # fmt: skip
     parser.add_argument("--nu-signal", type=float, default=50.0)
     parser.add_argument("--nu-background", type=float, default=5000.0)
     parser.add_argument("--mu", type=float, default=1.0, help="the true mu")
@@ -162,24 +165,33 @@ def main(argv=None) -> int:
 
     toy = InterferenceToy(d=2, nu_signal=args.nu_signal, nu_background=args.nu_background,
                           interference=0.0)  # fmt: skip
-    x, blocks = _datasets(toy, args.mu, args.datasets, seed=12345)
-    exact = np.array([_exact_mu(toy, x[b], (-10.0, 20.0)) for b in blocks])
+    # the spread over simulations is measured on datasets every simulation fits; coverage on
+    # datasets of each simulation's own (independent across simulations and sizes)
+    shared_x, shared_blocks = _datasets(toy, args.mu, args.spread_datasets, seed=12345)
+    shared_exact = np.array([_exact(toy, shared_x[b], (-10.0, 20.0), args.mu)[0]
+                             for b in shared_blocks])  # fmt: skip
     print(f"{toy}: S/B = 1/{args.nu_background / args.nu_signal:g}, true mu = {args.mu:g}; "
-          f"{args.datasets} fresh datasets, {args.draws} simulations per size, "
+          f"{args.draws} simulations per size, each fitting {args.datasets} fresh datasets of its "
+          f"own and {args.spread_datasets} shared ones, "
           f"{args.replicas} bootstrap replicas each")  # fmt: skip
     table = []
     for size in args.sizes:
         draws, costs, fit_costs = [], [], []
         for draw in range(args.draws):
+            own_x, own_blocks = _datasets(toy, args.mu, args.datasets, seed=(size, draw))
+            x = np.concatenate([own_x, shared_x])
+            blocks = own_blocks + [b + len(own_x) for b in shared_blocks]
             with pyhf_torch_backend():
                 rows, seconds, fit_seconds = _draw(toy, size, draw, args, x, blocks,
                                                    args.work / f"n{size}_d{draw}", args.mu)  # fmt: skip
+            for row, block in zip(rows[: len(own_blocks)], own_blocks, strict=True):
+                row["t_exact"] = _exact(toy, own_x[block], (-10.0, 20.0), args.mu)[1]
             draws.append(rows)
             costs.append(seconds)
             fit_costs.append(fit_seconds)
             print(f"  {size} events, draw {draw}: trained in {seconds['nominal']:.0f} s "
                   f"(+ {seconds['replicas']:.0f} s replicas)", flush=True)  # fmt: skip
-        entry = _summary(size, draws, exact, costs, fit_costs)
+        entry = _summary(size, draws, args.datasets, shared_exact, costs, fit_costs)
         table.append(entry)
         _print(entry)
     if args.output:
@@ -188,28 +200,32 @@ def main(argv=None) -> int:
     return 0
 
 
-def _summary(size, draws, exact, costs, fit_costs) -> dict:
-    def field(name):
-        return np.array([[row[name] for row in rows] for rows in draws])  # (draws, datasets)
+def _summary(size, draws, n_own, shared_exact, costs, fit_costs) -> dict:
+    def field(name, part):
+        rows = [r[:n_own] if part == "own" else r[n_own:] for r in draws]
+        return np.array([[row[name] for row in rs] for rs in rows])  # (draws, datasets)
 
-    mu_hat = field("mu_hat")
-    entry = {"events_per_sample": size, "draws": len(draws), "datasets": mu_hat.shape[1]}
-    n = mu_hat.size
+    entry = {"events_per_sample": size, "draws": len(draws), "datasets": n_own}
+    n = len(draws) * n_own
     for label, threshold in LEVELS.items():
-        for kind in ("plain", "treated"):
-            covered = field(f"t_{kind}") < threshold
+        for kind in ("plain", "treated", "exact"):
+            covered = field(f"t_{kind}", "own") < threshold
             p = float(covered.mean())
-            per_draw = covered.mean(1)
             entry[f"coverage_{kind}_{label}"] = p
             entry[f"se_binomial_{kind}_{label}"] = float(np.sqrt(p * (1 - p) / n))
-            entry[f"se_draws_{kind}_{label}"] = float(per_draw.std(ddof=1) / np.sqrt(len(draws)))
-    entry["sigma_stat"] = float(field("sigma_stat").mean())
-    entry["sigma_total"] = float(field("sigma_total").mean())
-    entry["sigma_mc_reported"] = float(np.sqrt((field("sigma_mc") ** 2).mean()))
-    # the real MC-statistical error: spread over independent simulations on the same dataset
-    entry["sigma_mc_real"] = float(np.sqrt(mu_hat.var(0, ddof=1).mean()))
-    entry["bias_vs_exact"] = float((mu_hat - exact[None]).mean())
-    entry["failed_fits"] = int(field("failed").sum())
+            entry[f"se_draws_{kind}_{label}"] = float(
+                covered.mean(1).std(ddof=1) / np.sqrt(len(draws))
+            )
+    entry["sigma_stat"] = float(field("sigma_stat", "own").mean())
+    entry["sigma_total"] = float(field("sigma_total", "own").mean())
+    # the real MC-statistical error: the spread over independent simulations of mu_hat on the
+    # same datasets, against the error the replicas report on them
+    shared = field("mu_hat", "shared")
+    entry["spread_datasets"] = int(shared.shape[1])
+    entry["sigma_mc_reported"] = float(np.sqrt((field("sigma_mc", "shared") ** 2).mean()))
+    entry["sigma_mc_real"] = float(np.sqrt(shared.var(0, ddof=1).mean()))
+    entry["bias_vs_exact"] = float((shared - shared_exact[None]).mean())
+    entry["failed_fits"] = int(field("failed", "own").sum() + field("failed", "shared").sum())
     entry["training_seconds"] = float(np.mean([c["nominal"] for c in costs]))
     entry["replica_training_seconds"] = float(np.mean([c["replicas"] for c in costs]))
     entry["fit_seconds"] = float(np.mean([c["nominal"] for c in fit_costs]))
@@ -220,9 +236,13 @@ def _summary(size, draws, exact, costs, fit_costs) -> dict:
 
 def _print(e: dict) -> None:
     print(f"\nMC size {e['events_per_sample']} events per sample: {e['draws']} simulations x "
-          f"{e['datasets']} datasets")  # fmt: skip
+          f"{e['datasets']} datasets of their own")  # fmt: skip
     for label in LEVELS:
-        for kind, name in (("plain", "without MC-stat"), ("treated", "with MC-stat   ")):
+        for kind, name in (
+            ("plain", "without MC-stat"),
+            ("treated", "with MC-stat   "),
+            ("exact", "exact model    "),
+        ):
             p = e[f"coverage_{kind}_{label}"]
             se, sd = e[f"se_binomial_{kind}_{label}"], e[f"se_draws_{kind}_{label}"]
             pull = (p - float(label)) / se if se > 0 else float("nan")
@@ -231,8 +251,9 @@ def _print(e: dict) -> None:
     print(f"  half-width of the 68% interval: {e['sigma_stat']:.4f} without, "
           f"{e['sigma_total']:.4f} with")  # fmt: skip
     ratio = e["sigma_mc_reported"] / e["sigma_mc_real"]
-    print(f"  MC-statistical error of mu_hat: reported {e['sigma_mc_reported']:.4f}, real "
-          f"(spread over simulations) {e['sigma_mc_real']:.4f}: ratio {ratio:.3f}; "
+    print(f"  MC-statistical error of mu_hat on {e['spread_datasets']} shared datasets: reported "
+          f"{e['sigma_mc_reported']:.4f}, real (spread over {e['draws']} simulations) "
+          f"{e['sigma_mc_real']:.4f}: ratio {ratio:.3f}; "
           f"mean mu_hat - exact {e['bias_vs_exact']:+.4f}; failed fits {e['failed_fits']}")  # fmt: skip
     print(f"  cost: replicas train in {e['replica_training_seconds']:.1f} s vs "
           f"{e['training_seconds']:.1f} s nominal "

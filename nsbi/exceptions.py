@@ -17,6 +17,7 @@ __all__ = [
     "FitError",
     "InvalidOption",
     "StaleModel",
+    "InvalidArgument",
 ]
 
 
@@ -94,3 +95,8 @@ class StaleModel(NSBIError):
     """A ratio model trained on other events than the workspace now declares (a regenerated
     ntuple, a changed selection or weight); commands refuse it (exit 2) unless told
     ``--allow-stale``."""
+
+
+class InvalidArgument(FitError):
+    """An argument that does not fit the model: an unknown parameter name, a value outside the
+    parameter's bounds, a scan range leaving them. Bad input: commands exit 2."""

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import click
 
-from nsbi.exceptions import InvalidOption, InvalidWorkspace, NSBIError, StaleModel
+from nsbi.exceptions import (
+    InvalidArgument,
+    InvalidOption,
+    InvalidWorkspace,
+    NSBIError,
+    StaleModel,
+)
 
 #: set (to anything but 0) to let tracebacks through, as ``nsbi --debug`` does
 DEBUG_VARIABLE = "NSBI_DEBUG"
@@ -20,7 +26,10 @@ DEBUG_VARIABLE = "NSBI_DEBUG"
 BAD_INPUT, RUNTIME_FAILURE = 2, 1
 
 
-def debugging() -> bool:
+def debugging(ctx: click.Context | None = None) -> bool:
+    """``nsbi --debug`` (recorded in the context's ``meta``) or ``NSBI_DEBUG=1``."""
+    if ctx is not None and ctx.meta.get("nsbi.debug"):
+        return True
     return os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
 
 
@@ -36,7 +45,7 @@ class Commands(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as error:  # the one place every error becomes a line
-            if debugging():
+            if debugging(ctx):
                 raise
             code, message = describe(error)
             click.echo(f"error: {message}", err=True)
@@ -47,7 +56,7 @@ class Commands(click.Group):
                 )
             sys.exit(code)
         except KeyboardInterrupt:
-            if debugging():
+            if debugging(ctx):
                 raise
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -58,7 +67,7 @@ def describe(error: Exception) -> tuple[int, str]:
     if isinstance(error, InvalidWorkspace):
         where = f"{error.source}: " if error.source else ""
         return BAD_INPUT, "; ".join(f"{where}{p}" for p in error.problems)
-    if isinstance(error, (InvalidOption, StaleModel)):
+    if isinstance(error, (InvalidOption, StaleModel, InvalidArgument)):
         return BAD_INPUT, str(error)
     if isinstance(error, NSBIError):
         return RUNTIME_FAILURE, str(error)
@@ -87,7 +96,8 @@ def _fail(error: NSBIError) -> None:
             click.echo(f"{where}{problem}", err=True)
         sys.exit(2)
     click.echo(f"error: {error}", err=True)
-    sys.exit(BAD_INPUT if isinstance(error, (InvalidOption, StaleModel)) else RUNTIME_FAILURE)
+    bad = isinstance(error, (InvalidOption, StaleModel, InvalidArgument))
+    sys.exit(BAD_INPUT if bad else RUNTIME_FAILURE)
 
 
 def _warn_failed(failed: int, what: str) -> None:

@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 a failure while running (e.g. a fit that cannot be set 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -40,10 +39,10 @@ __all__ = ["cli"]
     is_flag=True,
     help=f"Show the Python traceback of an error (or set {DEBUG_VARIABLE}=1).",
 )
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """nsbi: neural simulation-based inference beside pyhf binned models."""
-    if debug:
-        os.environ[DEBUG_VARIABLE] = "1"
+    ctx.meta["nsbi.debug"] = debug
 
 
 @cli.command()

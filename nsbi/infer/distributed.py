@@ -127,19 +127,45 @@ class Checkpoints:
         return self.path(g, c).exists()
 
     def load(self, g: int, c: int) -> tuple[np.ndarray, FitCounts]:
-        with np.load(self.path(g, c), allow_pickle=False) as data:
-            failed = int(data["failed"]) if "failed" in data.files else 0
-            return data["t"], FitCounts(int(data["fallbacks"]), failed)
+        """A finished chunk; its SHA-256 (of the statistic's bytes) is verified, and a file
+        that cannot be read or does not match is an error naming it."""
+        path = self.path(g, c)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                t = np.asarray(data["t"], dtype=np.float64)
+                failed = int(data["failed"]) if "failed" in data.files else 0
+                counts = FitCounts(int(data["fallbacks"]), failed)
+                stored = str(data["sha256"]) if "sha256" in data.files else None
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            raise NSBIError(
+                f"{path}: a damaged belt checkpoint ({error}); delete it and rerun with "
+                "--resume (only this chunk is recomputed)"
+            ) from None
+        if stored is not None and stored != _digest(t, counts):
+            raise NSBIError(
+                f"{path}: the checkpoint's checksum does not match its numbers (it was modified "
+                "or damaged); delete it and rerun with --resume (only this chunk is recomputed)"
+            )
+        return t, counts
 
     def save(self, g: int, c: int, t: np.ndarray, counts: FitCounts) -> None:
         with atomic_path(self.path(g, c)) as tmp:
             with open(tmp, "wb") as handle:
+                t = np.asarray(t, dtype=np.float64)
                 np.savez(
                     handle,
-                    t=np.asarray(t, dtype=np.float64),
+                    t=t,
                     fallbacks=np.int64(counts.fallbacks),
                     failed=np.int64(counts.failed),
+                    sha256=np.str_(_digest(t, counts)),
                 )
+
+
+def _digest(t: np.ndarray, counts: FitCounts) -> str:
+    """SHA-256 of a chunk's statistic and counts, stored with it."""
+    digest = hashlib.sha256(np.ascontiguousarray(t, dtype=np.float64).tobytes())
+    digest.update(f"{counts.fallbacks},{counts.failed}".encode())
+    return digest.hexdigest()
 
 
 # per-process cache of models built from workspace files:

@@ -16,7 +16,7 @@ import iminuit
 import numpy as np
 import torch
 
-from nsbi.exceptions import FitError
+from nsbi.exceptions import FitError, InvalidArgument
 from nsbi.infer.curvature import positive_definite
 from nsbi.infer.fit_health import AT_LIMIT, edm_goal, judge_minimum
 from nsbi.model import Model, pyhf_torch_backend
@@ -401,7 +401,7 @@ def minimize(
         index = space.index(name)
         lo, hi = space.bounds[index]
         if not lo <= value <= hi:
-            raise FitError(f"cannot fix {name} to {value}: outside its bounds [{lo}, {hi}]")
+            raise InvalidArgument(f"cannot fix {name} to {value}: outside its bounds [{lo}, {hi}]")
         start[index] = value
         fixed[index] = True
     poi = space.poi_index
@@ -498,7 +498,7 @@ def minimize(
             asked = names if isinstance(minos, bool) else list(minos)
             for name in asked:
                 if fixed[space.index(name)]:
-                    raise FitError(f"MINOS asked for {name!r}, but it is fixed")
+                    raise InvalidArgument(f"MINOS asked for {name!r}, but it is fixed")
             minos_errors, minos_calls, minos_reasons = _minos(
                 objective, x, covariance, bounds, names, asked, strategy, tolerance
             )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from nsbi.exceptions import FitError
+from nsbi.exceptions import FitError, InvalidArgument
 from nsbi.infer.minimize import DEFAULT_TOLERANCE, FitResult, minimize
 from nsbi.model import Model
 
@@ -153,7 +153,7 @@ def scan(
     values = np.sort(np.asarray(values, dtype=np.float64))
     lo, hi = space.bounds[index]
     if values[0] < lo or values[-1] > hi:
-        raise FitError(
+        raise InvalidArgument(
             f"scan range [{values[0]}, {values[-1]}] of {parameter} leaves its bounds "
             f"[{lo}, {hi}]; change the range or the bounds in the measurement"
         )

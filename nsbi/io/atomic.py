@@ -2,6 +2,13 @@
 
 Everything is written to a temporary file in the destination's folder and moved into place with
 :func:`os.replace`, which is atomic on POSIX and Windows when both are on one filesystem.
+
+Only regular files (and folders, for models) are replaced: a destination that is a symbolic
+link, a device, a FIFO or a socket is refused (:class:`UnsafeOutput`), so ``--output
+/dev/null`` run as root cannot replace the system's ``/dev/null`` and a link planted in a
+shared folder cannot redirect a write. The results get the permissions the umask gives a new
+file (``0o666 & ~umask``; folders ``0o777 & ~umask``), like any file the user writes, so Dask
+workers and colleagues read them as the umask intends.
 """
 
 from __future__ import annotations
@@ -10,13 +17,45 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_path", "write_json"]
+from nsbi.exceptions import InvalidOption
+
+__all__ = ["atomic_directory", "atomic_path", "write_json", "UnsafeOutput"]
+
+
+class UnsafeOutput(InvalidOption):
+    """An output path that is not a regular file (or folder): a link or a special file."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(
+            "output",
+            f"{path} is {what}; nsbi replaces only regular files and folders: give another path",
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _refuse_special(path: Path, folder: bool = False) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise UnsafeOutput(path, "a symbolic link")
+    if folder and not stat.S_ISDIR(mode):
+        raise UnsafeOutput(path, "not a folder")
+    if not folder and not stat.S_ISREG(mode):
+        raise UnsafeOutput(path, "a folder" if stat.S_ISDIR(mode) else "a special file")
 
 
 @contextmanager
@@ -32,12 +71,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         'done'
     """
     path = Path(path)
+    _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(handle)
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -60,10 +101,12 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         ['weights.txt']
     """
     path = Path(path)
+    _refuse_special(path, folder=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             if old.exists():

@@ -24,22 +24,16 @@ import numpy as np
 import pyhf
 import torch
 
-from nsbi.exceptions import FitError, InvalidWorkspace, NSBIError, Problem
+from nsbi.exceptions import FitError, InvalidArgument, InvalidWorkspace, NSBIError, Problem
 from nsbi.model.binned import BinnedChannels
-from nsbi.model.coefficients import coefficient_problems
 from nsbi.model.unbinned import SparseWeights, UnbinnedChannel
 from nsbi.workspace import Workspace
+from nsbi.workspace.coefficients import coefficient_problems
 from nsbi.workspace.replicas import replica_count
+from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS as _DEFAULTS
 from nsbi.workspace.validation import parameter_kinds
 
 __all__ = ["Model", "ParameterSpace"]
-
-# defaults for parameters that only unbinned channels declare (pyhf's defaults for its kinds)
-_DEFAULTS = {
-    "free": (1.0, (0.0, 10.0)),
-    "gaussian": (0.0, (-5.0, 5.0)),
-    "lumi": (1.0, (0.0, 10.0)),
-}
 
 
 @dataclass
@@ -66,7 +60,7 @@ class ParameterSpace:
         try:
             return self.names.index(name)
         except ValueError:
-            raise FitError(
+            raise InvalidArgument(
                 f"unknown parameter {name!r}; the model's parameters are: {', '.join(self.names)}"
             ) from None
 

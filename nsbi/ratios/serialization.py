@@ -13,6 +13,7 @@ leaves a half-written model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -62,30 +63,65 @@ def save_ensemble(ensemble: RatioEnsemble, directory: str | Path) -> Path:
     }
     with atomic_directory(directory) as tmp:
         save_file(tensors, str(tmp / _WEIGHTS))
+        metadata["weights_sha256"] = _sha256(tmp / _WEIGHTS)
         (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
     return directory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_metadata(directory: str | Path) -> dict:
     """The JSON metadata of a saved ensemble (checksum, observables, ...)."""
     path = Path(directory) / _METADATA
+    old = Path(directory).with_name(f".{Path(directory).name}.old")
+    if not path.is_file() and (old / _METADATA).is_file():
+        raise RatioModelError(
+            f"no ratio model at {Path(directory)}, but an intact earlier copy is at {old} (a "
+            f"save was interrupted between its two renames): rename {old.name} back to "
+            f"{Path(directory).name}, or retrain with `nsbi train`"
+        )
     if not path.is_file():
         raise RatioModelError(
             f"no ratio model at {Path(directory)} (missing {_METADATA}); "
             "train it with `nsbi train WORKSPACE`"
         )
     try:
-        return json.loads(path.read_text())
+        metadata = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RatioModelError(f"{path}: not UTF-8 text; retrain with `nsbi train`") from None
     except json.JSONDecodeError as error:
         raise RatioModelError(
             f"{path}: unreadable JSON (line {error.lineno}, column "
             f"{error.colno}: {error.msg}); retrain with `nsbi train`"
         ) from None
+    if not isinstance(metadata, dict):
+        raise RatioModelError(f"{path}: not a JSON object; retrain with `nsbi train`")
+    return metadata
 
 
 def load_ensemble(directory: str | Path) -> RatioEnsemble:
-    """Read an ensemble written by :func:`save_ensemble` (weights only, no pickle)."""
+    """Read an ensemble written by :func:`save_ensemble` (weights only, no pickle); the
+    weights' SHA-256 stored in the metadata is verified. Anything malformed is a
+    :class:`RatioModelError` naming the file."""
     directory = Path(directory)
+    try:
+        return _load(directory)
+    except RatioModelError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise RatioModelError(
+            f"{directory / _METADATA}: malformed metadata ({type(error).__name__}: {error}); "
+            "retrain with `nsbi train --force`"
+        ) from None
+
+
+def _load(directory: Path) -> RatioEnsemble:
     metadata = read_metadata(directory)
     if metadata.get("format_version") != FORMAT_VERSION:
         raise RatioModelError(
@@ -95,7 +131,19 @@ def load_ensemble(directory: str | Path) -> RatioEnsemble:
     weights_path = directory / _WEIGHTS
     if not weights_path.is_file():
         raise RatioModelError(f"{directory}: missing {_WEIGHTS}; retrain with `nsbi train`")
-    tensors = load_file(str(weights_path))
+    stored = metadata.get("weights_sha256")
+    if stored is not None and _sha256(weights_path) != stored:
+        raise RatioModelError(
+            f"{weights_path}: its SHA-256 differs from the one stored in {_METADATA} (the file "
+            "was modified or damaged); retrain with `nsbi train --force`"
+        )
+    try:
+        tensors = load_file(str(weights_path))
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise RatioModelError(
+            f"{weights_path}: not a readable safetensors file ({error}); retrain with "
+            "`nsbi train --force`"
+        ) from None
     architecture = metadata["architecture"]
     members = []
     for m in range(metadata["n_members"]):

@@ -193,7 +193,7 @@ def _depth(node) -> int:
 def _evaluate(node, values: Mapping[str, torch.Tensor]):
     """The tree on tensors; numbers are float64 tensors too, so ``1/0`` is ``inf`` and
     ``sqrt(-1)`` is ``nan`` (refused over the parameter ranges by
-    :mod:`nsbi.model.coefficients`), never a Python exception."""
+    :mod:`nsbi.workspace.coefficients`), never a Python exception."""
     kind = node[0]
     if kind == "num":
         return torch.tensor(node[1], dtype=torch.float64)

@@ -53,7 +53,7 @@ from nsbi.workspace.events import (
     variation_events,
 )
 from nsbi.workspace.expressions import parse
-from nsbi.workspace.validation import is_unbinned, parameter_kinds
+from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS, is_unbinned, parameter_kinds
 from nsbi.workspace.workspace import Workspace
 
 __all__ = [
@@ -72,11 +72,6 @@ __all__ = [
 _CONSTRAINTS = {"normal": "Gaussian", "poisson": "Poisson"}
 
 #: init and bounds of a parameter only unbinned channels declare, by kind (as nsbi.model.Model)
-_UNBINNED_DEFAULTS = {
-    "free": (1.0, (0.0, 10.0)),
-    "gaussian": (0.0, (-5.0, 5.0)),
-    "lumi": (1.0, (0.0, 10.0)),
-}
 
 #: how ``nsbi train`` aggregates ensemble members (part of the stored checksum)
 _AGGREGATION = "mean_log_ratio"
@@ -534,7 +529,7 @@ def _parameters(workspace: Workspace, measurement: dict) -> list[ParameterSummar
                 continue
             seen.add(name)
             kind = family[name]
-            value, bound = _UNBINNED_DEFAULTS[kind]
+            value, bound = UNBINNED_PARAMETER_DEFAULTS[kind]
             settings = configured.get(name, {})
             auxdata = width = None
             if kind == "lumi":

@@ -36,6 +36,14 @@ _PARAMETER_FAMILY = {
 }
 _PER_BIN = {"shapefactor", "shapesys", "staterror"}
 
+#: ``(init, (low, high))`` of a parameter only unbinned channels declare, by family (pyhf's
+#: defaults for its kinds); the measurement's ``parameters`` override them
+UNBINNED_PARAMETER_DEFAULTS = {
+    "free": (1.0, (0.0, 10.0)),
+    "gaussian": (0.0, (-5.0, 5.0)),
+    "lumi": (1.0, (0.0, 10.0)),
+}
+
 
 def is_unbinned(channel: dict) -> bool:
     """Whether a channel is nsbi's unbinned extension (it carries ``"type": "unbinned"``)."""
@@ -60,6 +68,11 @@ def read_json(path: str | Path) -> Any:
         ) from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InvalidWorkspace(
+            [Problem("", "the JSON nests too deeply to read; a workspace is a few levels deep")],
+            str(path),
+        ) from None
     except json.JSONDecodeError as error:
         raise InvalidWorkspace(
             [
@@ -302,6 +315,10 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
                     "'lumi' with 'auxdata' and 'sigmas' (e.g. {\"name\": \"lumi\", "
                     '"auxdata": [1.0], "sigmas": [0.017]})',
                 )
+    if not problems:  # the coefficients parse and the bounds are well-formed
+        from nsbi.workspace.coefficients import coefficient_problems_of_spec
+
+        problems += coefficient_problems_of_spec(spec)
     return problems, warnings
 
 

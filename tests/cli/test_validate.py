@@ -214,6 +214,6 @@ def test_json_in_output_names_fix_errors(write_spec):
     result = run("fit", write_spec(multichannel_spec()), "--fix", "lumi")
     assert result.exit_code == 2 and "NAME=VALUE" in result.output
     result = run("fit", write_spec(multichannel_spec()), "--fix", "lumen=1")
-    assert result.exit_code == 1 and "unknown parameter 'lumen'" in result.output
+    assert result.exit_code == 2 and "unknown parameter 'lumen'" in result.output  # bad input
     assert "lumi" in result.output
     json.dumps(result.output)

@@ -126,7 +126,7 @@ def test_a_minimum_inside_bounds_is_healthy_and_agrees_with_iminuit():
     ],
 )
 def test_a_coefficient_not_finite_in_the_poi_range_is_refused(tmp_path, coefficient, message):
-    from nsbi.model.coefficients import coefficient_problems
+    from nsbi.workspace.coefficients import coefficient_problems
 
     spec = {
         "channels": [

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from nsbi.exceptions import Problem
-from nsbi.workspace import parse
+from nsbi.workspace.expressions import parse
 
-__all__ = ["coefficient_problems", "POINTS", "BUDGET"]
+__all__ = ["coefficient_problems", "coefficient_problems_of_spec", "POINTS", "BUDGET"]
 
 #: grid points per parameter for a coefficient of one parameter
 POINTS = 401
@@ -89,4 +89,38 @@ def coefficient_problems(
                     "range",
                 )
             )
+    return problems
+
+
+def coefficient_problems_of_spec(spec: dict) -> list[Problem]:
+    """:func:`coefficient_problems` of every measurement of a workspace ``spec``, before any
+    model is built (``nsbi validate``): each coefficient parameter's bounds and init are the
+    measurement's, else the default of its family (:data:`UNBINNED_PARAMETER_DEFAULTS`); a
+    problem is reported once, with the first measurement it occurs in.
+
+    Example:
+        >>> spec = {"channels": [{"name": "SR", "type": "unbinned", "samples": [
+        ...     {"name": "S", "coefficient": "sqrt(mu - 5) - sqrt(mu)", "modifiers": []}]}],
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}
+        >>> [p.path for p in coefficient_problems_of_spec(spec)]
+        ['channels[0].samples[0].coefficient']
+    """
+    from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS, parameter_kinds
+
+    kinds = parameter_kinds(spec)
+    seen, problems = set(), []
+    for measurement in spec.get("measurements", []):
+        configured = {p["name"]: p for p in measurement["config"].get("parameters", [])}
+        names = sorted(kinds)
+        init, bounds = [], []
+        for name in names:
+            value, bound = UNBINNED_PARAMETER_DEFAULTS.get(kinds[name], (1.0, (0.0, 10.0)))
+            settings = configured.get(name, {})
+            bound = tuple(settings.get("bounds", [bound])[0])
+            init.append(float(settings.get("inits", [value])[0]))
+            bounds.append((float(bound[0]), float(bound[1])))
+        for problem in coefficient_problems(spec, names, bounds, init):
+            if problem.path not in seen:
+                seen.add(problem.path)
+                problems.append(problem)
     return problems
