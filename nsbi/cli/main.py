@@ -298,6 +298,31 @@ def fit(
             click.echo("wrote " + ", ".join(map(str, paths)))
 
 
+def _diagnose_mc_stat(ws) -> None:
+    """``nsbi diagnose``: when every unbinned channel declares bootstrap replicas, fit the data
+    and the replicas and print the POI's MC-statistical error beside its statistical one,
+    with the warning ``nsbi fit`` gives."""
+    from nsbi.infer.mc_stat import fit_with_mc_stat
+    from nsbi.model import Model
+
+    try:
+        model = Model.from_workspace(ws)
+        if model.replicas < 2 or model.parameters.poi is None:
+            return
+        result, mc_stat, _ = fit_with_mc_stat(model, "report")
+    except NSBIError as error:
+        _fail(error)
+    poi = model.parameters.poi
+    statistical = result.error(poi)
+    click.echo(
+        f"MC-statistical uncertainty of {poi} ({mc_stat.replicas} bootstrap replicas): "
+        f"{mc_stat.error(poi):.4g}; statistical {statistical:.4g}"
+    )
+    warning = mc_stat.warning(poi, statistical) if statistical > 0 else None
+    if warning:
+        click.echo(f"WARNING: {warning}", err=True)
+
+
 def _statistical_error(result, mc_stat, name: str | None) -> float:
     """The statistical error of ``name``: the fit's, less the MC-statistical part when the
     latter was propagated into it (the fit then has parameters ``mc_stat[k]``)."""
@@ -436,6 +461,7 @@ def diagnose(workspace, only, no_two_sample_test, plot_dir, output) -> None:
     for result in results:
         for line in result.lines():
             click.echo(line)
+    _diagnose_mc_stat(ws)
     if output is not None:
         from nsbi.io import write_json
 

@@ -93,6 +93,16 @@ def test_fit_reports_the_mc_statistical_uncertainty(replicated, tmp_path):
     assert block["errors"]["mu"] > 0
 
 
+def test_diagnose_reports_the_mc_statistical_uncertainty(replicated):
+    result = CliRunner().invoke(cli, ["diagnose", str(replicated), "--no-two-sample-test"])
+    assert result.exit_code == 0, result.output
+    assert "MC-statistical uncertainty of mu (4 bootstrap replicas)" in result.output
+    line = [x for x in result.output.splitlines() if x.startswith("MC-statistical")][0]
+    mc, stat = (float(part.split()[-1]) for part in line.split(": ", 1)[1].split(";"))
+    assert mc > 0 and stat > 0
+    assert ("WARNING" in result.output) == (mc > 0.2 * stat)
+
+
 def test_propagation_adds_the_mc_statistical_variance(replicated):
     """For the one-parameter model the profile of -ln L(mu - a gamma) + gamma^2/2 over gamma
     has the variance sigma_stat^2 + a^2: the propagated error equals the quadrature sum."""
