@@ -85,6 +85,20 @@ def ensemble_checksum(
     )
 
 
+def checksum_as_trained(metadata: dict, *arrays) -> str | None:
+    """:func:`ensemble_checksum` of the events ``arrays`` (numerator, its weights, denominator,
+    its weights) under the settings a saved ensemble's ``metadata`` records; ``None`` when
+    they cannot be read (settings of another nsbi version). Equal to the stored checksum
+    exactly when these are the events it was trained on."""
+    try:
+        config = TrainingConfig.from_spec(metadata.get("training", {}))
+        return ensemble_checksum(
+            *arrays, config, metadata.get("members"), metadata.get("aggregation")
+        )
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass
 class RatioEnsemble:
     """An ensemble estimating :math:`\\log p_{\\text{num}}(x)/p_{\\text{ref}}(x)`.
@@ -120,15 +134,10 @@ class RatioEnsemble:
         stored = self.metadata.get("checksum")
         if stored is None or "training" not in self.metadata:
             return True
-        try:
-            config = TrainingConfig.from_spec(self.metadata["training"])
-            current = ensemble_checksum(
-                numerator, numerator_weights, denominator, denominator_weights, config,
-                self.metadata.get("members", self.n_members), self.aggregation,
-            )  # fmt: skip
-        except (TypeError, ValueError):  # settings of another nsbi version: cannot tell
-            return True
-        return current == stored
+        metadata = {"members": self.n_members, **self.metadata, "aggregation": self.aggregation}
+        arrays = (numerator, numerator_weights, denominator, denominator_weights)
+        current = checksum_as_trained(metadata, *arrays)
+        return current is None or current == stored  # None: another version's settings
 
     def member_log_ratios(self, x: np.ndarray, chunk: int = 262144) -> np.ndarray:
         """:math:`\\log r_m(x_i)` of every member, shape ``(M, n)`` (float64)."""

@@ -745,7 +745,7 @@ def _display(path: Path, workspace: Workspace) -> str:
 def _ratio_models(
     workspace: Workspace, channel: dict, events: dict, problems: list[str]
 ) -> list[RatioModelStatus]:
-    from nsbi.ratios.ensemble import ensemble_checksum
+    from nsbi.ratios.ensemble import checksum_as_trained, ensemble_checksum
     from nsbi.ratios.serialization import _METADATA, RatioModelError, load_ensemble, read_metadata
     from nsbi.ratios.training import TrainingConfig
     from nsbi.ratios.workspace_ratios import DEFAULT_MEMBERS
@@ -784,16 +784,7 @@ def _ratio_models(
             changes = _settings_changes(metadata, config.to_dict(), members)
             if changes:
                 status.reasons.append("training settings changed: " + ", ".join(changes))
-            try:
-                trained_with = ensemble_checksum(
-                    *arrays,
-                    TrainingConfig.from_spec(metadata.get("training", {})),
-                    metadata.get("members"),
-                    metadata.get("aggregation"),
-                )
-            except (TypeError, ValueError):  # settings of another nsbi version
-                trained_with = None
-            if trained_with != stored:
+            if checksum_as_trained(metadata, *arrays) != stored:
                 newer = [
                     _display(p, workspace)
                     for p in dict.fromkeys([*job.inputs, workspace.path])
