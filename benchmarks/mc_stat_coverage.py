@@ -1,8 +1,12 @@
 """Coverage of learned-likelihood intervals against the TRUE mu, without and with the
 MC-statistical treatment, and the reported MC-statistical error against the real one.
 
-The toy is the signal-strength model mu S + B with a small S/B (default nu_S = 50, nu_B = 5000,
-two Gaussian observables, reference B as the docs advise), whose densities are exact. For each
+Two toys with exact densities (``--toy``): ``signal-strength``, the model mu S + B with a small
+S/B (default nu_S = 50, nu_B = 5000, two Gaussian observables, reference B as the docs advise),
+and ``interference``, the off-shell mixture (mu - sqrt mu) S + sqrt(mu) SBI + (1 - sqrt mu) B of
+``nsbi.simulators.InterferenceToy`` (interference strength ``--interference``, default 0.6; three
+samples, reference B, mu >= 0). ``--holdout f`` holds that fraction of every simulation out of
+training (the channel's ``holdout``): the model's pool is then events the networks never saw. For each
 MC size (events per sample) and each of ``--draws`` independent simulations of that size, the
 workspace is written, its ratio ensemble and ``--replicas`` bootstrap replicas are trained by
 ``nsbi``'s own pipeline, and ``--datasets`` pseudo-observations drawn from the EXACT model at
@@ -21,7 +25,8 @@ the spread over independent draws of mu_hat on the same dataset (averaged over d
 the exact model's fit as the reference. Then the cost of the replicas (training time against
 the nominal's) and of the propagation (fit time against the nominal fit).
 
-    python benchmarks/mc_stat_coverage.py [--sizes 10000 30000 100000] [--draws 10]
+    python benchmarks/mc_stat_coverage.py [--toy signal-strength|interference]
+        [--sizes 10000 30000 100000] [--draws 10] [--holdout 0.5]
         [--replicas 10] [--datasets 100] [--spread-datasets 10] [--threads 2] [--work results/mc_stat]
 """
 
@@ -69,16 +74,23 @@ def _datasets(toy, mu, count, seed):
 
 
 def _exact(toy, x, bounds, mu_true):
-    """(mu_hat, t(mu_true)) of the exact extended likelihood of mu S + B (negative mu allowed
-    where the intensity stays positive): the control the learned intervals are held against."""
-    s = toy.nu_signal * np.exp(toy.log_density("S", x))
-    b = toy.nu_background * np.exp(toy.log_density("B", x))
+    """(mu_hat, t(mu_true)) of the exact extended likelihood: mu S + B (negative mu allowed
+    where the intensity stays positive) without interference, the toy's exact intensity
+    mu S + sqrt(mu) I + B (mu >= 0) with it; the control the learned intervals are held against."""
+    if toy.interference:
 
-    def nll(mu):
-        intensity = mu * s + b
-        if np.any(intensity <= 0):
-            return np.inf
-        return mu * toy.nu_signal + toy.nu_background - np.log(intensity).sum()
+        def nll(mu):
+            return toy.total_yield(mu) - toy.log_intensity(x, mu).sum()
+
+    else:
+        s = toy.nu_signal * np.exp(toy.log_density("S", x))
+        b = toy.nu_background * np.exp(toy.log_density("B", x))
+
+        def nll(mu):
+            intensity = mu * s + b
+            if np.any(intensity <= 0):
+                return np.inf
+            return mu * toy.nu_signal + toy.nu_background - np.log(intensity).sum()
 
     result = optimize.minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-7})
     return float(result.x), max(2 * (nll(mu_true) - result.fun), 0.0)
@@ -101,10 +113,12 @@ def _draw(toy, size, draw, args, x, blocks, directory, mu_true):
     shutil.rmtree(directory, ignore_errors=True)  # train from scratch: the cost is measured
     path = write_toy_workspace(
         toy, directory, events_per_sample=size, seed=10_000 * size + draw, training=TRAINING,
-        poi_bounds=(-10.0, 20.0), samples=("S", "B"), reference=("B",),
+        poi_bounds=args.bounds, samples=args.samples, reference=("B",),
     )  # fmt: skip
     spec = json.loads(path.read_text())
     spec["channels"][0]["mc_stat"] = {"replicas": args.replicas, "seed": draw}
+    if args.holdout:
+        spec["channels"][0]["holdout"] = {"fraction": args.holdout, "seed": draw}
     path.write_text(json.dumps(spec))
     write_ntuple(directory / "ntuples" / "data.root", {"events": {"x1": x[:, 0], "x2": x[:, 1]}})
     reports = train_workspace(Workspace.load(path))
@@ -147,6 +161,13 @@ def _draw(toy, size, draw, args, x, blocks, directory, mu_true):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--toy", choices=("signal-strength", "interference"),
+                        default="signal-strength")  # fmt: skip
+    parser.add_argument("--interference", type=float, default=0.6,
+                        help="interference strength c of the interference toy")  # fmt: skip
+    parser.add_argument("--holdout", type=float, default=0.0,
+                        help="hold this fraction of the simulated events out of training "
+                        "(the channel's holdout.fraction; 0: none)")  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--replicas", type=int, default=10)
@@ -163,17 +184,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    interference = args.interference if args.toy == "interference" else 0.0
     toy = InterferenceToy(d=2, nu_signal=args.nu_signal, nu_background=args.nu_background,
-                          interference=0.0)  # fmt: skip
+                          interference=interference)  # fmt: skip
+    args.samples = ("S", "SBI", "B") if interference else ("S", "B")
+    args.bounds = (0.0, 20.0) if interference else (-10.0, 20.0)
     # the spread over simulations is measured on datasets every simulation fits; coverage on
     # datasets of each simulation's own (independent across simulations and sizes)
     shared_x, shared_blocks = _datasets(toy, args.mu, args.spread_datasets, seed=12345)
-    shared_exact = np.array([_exact(toy, shared_x[b], (-10.0, 20.0), args.mu)[0]
+    shared_exact = np.array([_exact(toy, shared_x[b], args.bounds, args.mu)[0]
                              for b in shared_blocks])  # fmt: skip
-    print(f"{toy}: S/B = 1/{args.nu_background / args.nu_signal:g}, true mu = {args.mu:g}; "
+    print(f"{args.toy} toy {toy}: S/B = 1/{args.nu_background / args.nu_signal:g}, true mu = {args.mu:g}; "
           f"{args.draws} simulations per size, each fitting {args.datasets} fresh datasets of its "
           f"own and {args.spread_datasets} shared ones, "
-          f"{args.replicas} bootstrap replicas each")  # fmt: skip
+          f"{args.replicas} bootstrap replicas each"
+          + (f"; {args.holdout:g} of each simulation held out" if args.holdout else ""))  # fmt: skip
     table = []
     for size in args.sizes:
         draws, costs, fit_costs = [], [], []
@@ -182,16 +207,19 @@ def main(argv=None) -> int:
             x = np.concatenate([own_x, shared_x])
             blocks = own_blocks + [b + len(own_x) for b in shared_blocks]
             with pyhf_torch_backend():
-                rows, seconds, fit_seconds = _draw(toy, size, draw, args, x, blocks,
-                                                   args.work / f"n{size}_d{draw}", args.mu)  # fmt: skip
+                directory = args.work / f"{args.toy}_h{args.holdout:g}_n{size}_d{draw}"
+                rows, seconds, fit_seconds = _draw(toy, size, draw, args, x, blocks, directory,
+                                                   args.mu)  # fmt: skip
             for row, block in zip(rows[: len(own_blocks)], own_blocks, strict=True):
-                row["t_exact"] = _exact(toy, own_x[block], (-10.0, 20.0), args.mu)[1]
+                row["t_exact"] = _exact(toy, own_x[block], args.bounds, args.mu)[1]
             draws.append(rows)
             costs.append(seconds)
             fit_costs.append(fit_seconds)
             print(f"  {size} events, draw {draw}: trained in {seconds['nominal']:.0f} s "
                   f"(+ {seconds['replicas']:.0f} s replicas)", flush=True)  # fmt: skip
-        entry = _summary(size, draws, args.datasets, shared_exact, costs, fit_costs)
+        entry = _summary(
+            args.toy, args.holdout, size, draws, args.datasets, shared_exact, costs, fit_costs
+        )
         table.append(entry)
         _print(entry)
     if args.output:
@@ -200,12 +228,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def _summary(size, draws, n_own, shared_exact, costs, fit_costs) -> dict:
+def _summary(toy_name, holdout, size, draws, n_own, shared_exact, costs, fit_costs) -> dict:
     def field(name, part):
         rows = [r[:n_own] if part == "own" else r[n_own:] for r in draws]
         return np.array([[row[name] for row in rs] for rs in rows])  # (draws, datasets)
 
-    entry = {"events_per_sample": size, "draws": len(draws), "datasets": n_own}
+    entry = {"toy": toy_name, "holdout": holdout, "events_per_sample": size,
+             "draws": len(draws), "datasets": n_own}  # fmt: skip
     n = len(draws) * n_own
     for label, threshold in LEVELS.items():
         for kind in ("plain", "treated", "exact"):

@@ -1,8 +1,8 @@
-"""Pseudo-experiments per second: batched toy fits against iminuit loops and pyhf's toy calculator.
+r"""Pseudo-experiments per second: batched toy fits against iminuit loops and pyhf's toy calculator.
 
 Each pseudo-experiment costs its test statistic: an unconditional fit and a fit at the tested
-POI value, :math:`t_\\mu = 2[\\mathrm{NLL}(\\mu, \\hat{\\hat\\theta}) - \\mathrm{NLL}(\\hat\\mu,
-\\hat\\theta)]`. Three ways, in one process, on the same binned pyhf model:
+POI value, :math:`t_\mu = 2[\mathrm{NLL}(\mu, \hat{\hat\theta}) - \mathrm{NLL}(\hat\mu,
+\hat\theta)]`. Three ways, in one process, on the same binned pyhf model:
 
 1. nsbi batched: :func:`nsbi.infer.toys.generate` and two calls of
    :func:`nsbi.infer.batch_fit.fit_toys` (vectorised projected Newton in torch over all toys,

@@ -48,7 +48,7 @@ def _context(command: click.Command, name: str, parent: click.Context | None) ->
 
 
 def _paragraphs(text: str | None) -> list[str]:
-    """A help text as Markdown paragraphs (click's ``\\f`` truncation and ``\\b`` markers
+    r"""A help text as Markdown paragraphs (click's ``\f`` truncation and ``\b`` markers
     honoured)."""
     if not text:
         return []

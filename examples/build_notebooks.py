@@ -26,11 +26,11 @@ _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
 
 def cells_of(source: str) -> list[tuple[str, str]]:
-    """``(cell_type, text)`` of each cell of a py:percent source, in order.
+    r"""``(cell_type, text)`` of each cell of a py:percent source, in order.
 
     Example:
-        >>> cells_of("# %% [markdown]\\n# # Title\\n#\\n# text\\n\\n# %%\\nx = 1\\n\\n")
-        [('markdown', '# Title\\n\\ntext'), ('code', 'x = 1')]
+        >>> cells_of("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n")
+        [('markdown', '# Title\n\ntext'), ('code', 'x = 1')]
     """
     cells: list[tuple[str, list[str]]] = []
     for line in source.splitlines():

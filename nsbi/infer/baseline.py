@@ -97,7 +97,7 @@ class HistogramBaseline:
         return model.parameter_vector(self._fixed(value))
 
     def profile_nll(self, model: Model, value: float, tolerance: float = DEFAULT_TOLERANCE):
-        """:math:`\\mathrm{NLL}(f(\\mu), \\hat{\\hat\\theta}(\\mu))` at :math:`\\mu` = ``value``."""
+        r""":math:`\mathrm{NLL}(f(\mu), \hat{\hat\theta}(\mu))` at :math:`\mu` = ``value``."""
         fixed = self._fixed(value)
         expected = sum(fixed[name] * h for name, h in self.templates.items())
         if np.any(expected <= 0):

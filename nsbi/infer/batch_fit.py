@@ -49,11 +49,11 @@ __all__ = ["BatchFit", "fit_toys"]
 
 @dataclass
 class BatchFit:
-    """Minima of a batch of fits.
+    r"""Minima of a batch of fits.
 
     Attributes:
         values: ``(T, npar)`` best-fit parameters.
-        nll: ``(T,)`` :math:`-\\ln L` at the minima.
+        nll: ``(T,)`` :math:`-\ln L` at the minima.
         converged: ``(T,)`` whether the batched Newton method converged (else iminuit's fit).
         fallbacks: how many toys were refitted with iminuit.
         iterations: Newton iterations of the batch.

@@ -71,7 +71,7 @@ def critical_value(t: np.ndarray, cl: float) -> tuple[float, float]:
 
 @pyhf_torch_backend()
 def conditional_fits(model: Model, grid: Sequence[float]) -> list:
-    """:math:`\\hat{\\hat\\theta}(\\mu)` on the model's bound data at each grid value (the
+    r""":math:`\hat{\hat\theta}(\mu)` on the model's bound data at each grid value (the
     :class:`~nsbi.infer.FitResult` of each conditional fit)."""
     poi = model.parameters.poi
     return [minimize(model, fix={poi: float(mu)}, errors=False) for mu in grid]
@@ -80,9 +80,9 @@ def conditional_fits(model: Model, grid: Sequence[float]) -> list:
 def generation_points(
     model: Model, grid: Sequence[float], construction: str = "profile", conditional=None
 ) -> np.ndarray:
-    """The parameter points ``(G, npar)`` the toys of each grid point are drawn at:
-    :math:`(\\mu, \\hat{\\hat\\theta}(\\mu))` on the observed data (``profile``; pass
-    ``conditional`` from :func:`conditional_fits` to reuse them) or the inits with :math:`\\mu`
+    r"""The parameter points ``(G, npar)`` the toys of each grid point are drawn at:
+    :math:`(\mu, \hat{\hat\theta}(\mu))` on the observed data (``profile``; pass
+    ``conditional`` from :func:`conditional_fits` to reuse them) or the inits with :math:`\mu`
     (``fixed``)."""
     poi = model.parameters.poi
     if construction not in ("profile", "fixed"):
@@ -121,7 +121,7 @@ def toy_statistics(
 def learned_toy_statistics(
     source, statistic, point: np.ndarray, start: int, stop: int, key: Sequence[int]
 ) -> tuple[np.ndarray, FitCounts]:
-    """A learned statistic :math:`t_\\text{ML}(\\mu)` (``statistic``, a
+    r"""A learned statistic :math:`t_\text{ML}(\mu)` (``statistic``, a
     :class:`~nsbi.sets.LearnedStatistic`) of toys ``start..stop`` of stream ``key`` drawn at
     ``point`` from ``source.model`` (a :class:`~nsbi.sets.WorkspaceSource`): the toys'
     Poisson weights of the reference events go through the network; no fit is made."""
@@ -131,7 +131,7 @@ def learned_toy_statistics(
 
 
 def learned_observed_statistics(source, statistic, grid: Sequence[float]) -> np.ndarray | None:
-    """:math:`t_\\text{ML}(\\mu)` of the observed events on ``grid`` (``None`` without)."""
+    r""":math:`t_\text{ML}(\mu)` of the observed events on ``grid`` (``None`` without)."""
     if source.observed is None:
         return None
     weights = np.ones((1, len(source.observed)), dtype=np.float32)
@@ -139,7 +139,7 @@ def learned_observed_statistics(source, statistic, grid: Sequence[float]) -> np.
 
 
 def observed_statistics(model: Model, grid: Sequence[float], conditional=None) -> np.ndarray:
-    """:math:`t_\\mu` of the model's bound (observed) data at each grid value (``conditional``:
+    r""":math:`t_\mu` of the model's bound (observed) data at each grid value (``conditional``:
     the fits of :func:`conditional_fits`, if already made)."""
     best = minimize(model, errors=False).nll
     conditional = conditional_fits(model, grid) if conditional is None else conditional
@@ -148,15 +148,15 @@ def observed_statistics(model: Model, grid: Sequence[float], conditional=None) -
 
 @dataclass
 class Belt:
-    """A Neyman belt: critical values of :math:`t_\\mu` on a POI grid, and the observed
+    r"""A Neyman belt: critical values of :math:`t_\mu` on a POI grid, and the observed
     statistic and intervals when the data are known.
 
     Attributes:
         poi: the POI's name.
         grid: the POI values.
         cl: the confidence levels.
-        toys: ``(G, T)`` the toys' :math:`t_\\mu` per grid point.
-        observed: ``(G,)`` the observed :math:`t_\\mu`, or ``None``.
+        toys: ``(G, T)`` the toys' :math:`t_\mu` per grid point.
+        observed: ``(G,)`` the observed :math:`t_\mu`, or ``None``.
         fallbacks: toy fits that fell back to iminuit.
         failed_fits: fits the belt rests on that are not valid (toy fits after iminuit's
             fallback, and the conditional fits to the data).
@@ -175,7 +175,7 @@ class Belt:
     _critical: dict = field(default_factory=dict, repr=False)
 
     def critical_values(self, cl: float) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`t_c(\\mu)` and its uncertainty on the grid at ``cl``."""
+        r""":math:`t_c(\mu)` and its uncertainty on the grid at ``cl``."""
         if cl not in self._critical:
             pairs = [critical_value(t, cl) for t in self.toys]
             self._critical[cl] = (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))

@@ -39,12 +39,12 @@ __all__ = ["Coverage", "coverage"]
 
 @dataclass
 class Coverage:
-    """Coverage of belt intervals at the truth ``mu``.
+    r"""Coverage of belt intervals at the truth ``mu``.
 
     Attributes:
         poi, mu: the POI and its true value.
         cl: the confidence levels.
-        t_observed: ``(N,)`` :math:`t_{\\mu_0}` of each pseudo-observation.
+        t_observed: ``(N,)`` :math:`t_{\mu_0}` of each pseudo-observation.
         critical: ``(N, len(cl))`` each observation's critical values.
         toys: toys per observation.
         fallbacks: toy fits that iminuit finished.
@@ -71,8 +71,8 @@ class Coverage:
         return p, float(np.sqrt(p * (1 - p) / len(self.t_observed)))
 
     def expected(self, cl: float) -> float:
-        """The coverage a perfect construction has with :attr:`toys` toys per observation:
-        :math:`\\lceil T\\,\\mathrm{CL} \\rceil / (T + 1)` (the rank of the inverted-CDF
+        r"""The coverage a perfect construction has with :attr:`toys` toys per observation:
+        :math:`\lceil T\,\mathrm{CL} \rceil / (T + 1)` (the rank of the inverted-CDF
         quantile among :math:`T + 1` exchangeable values)."""
         return float(np.ceil(self.toys * cl) / (self.toys + 1))
 

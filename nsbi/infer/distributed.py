@@ -279,13 +279,13 @@ def run_belt(
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> Belt:
-    """The Neyman belt of the workspace's POI, its chunks checkpointed under ``checkpoints``
+    r"""The Neyman belt of the workspace's POI, its chunks checkpointed under ``checkpoints``
     and run on the Dask ``client`` (``None``: in this process).
 
     ``interpolation`` maps modifier types to pyhf interpolation codes (e.g.
     ``{"normsys": "code1"}``; default: pyhf's code4 and code4p). ``statistic``: the folder of
     a learned statistic (:func:`nsbi.sets.save_statistic`) to order the toys by instead of
-    :math:`t_\\mu`; the toys are still drawn at the profiled points, but not fitted.
+    :math:`t_\mu`; the toys are still drawn at the profiled points, but not fitted.
     ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
     observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish and
     ``belt.failed_fits`` the fits that are not valid.

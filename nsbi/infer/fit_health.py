@@ -55,8 +55,8 @@ _NAMED_SHARE = 0.3
 
 
 def edm_goal(tolerance: float, errordef: float = 0.5) -> float:
-    """The EDM a minimum must be below to be valid: ten times MIGRAD's goal
-    :math:`0.002\\,\\tau\\,\\mathrm{errordef}` (Minuit's "goal x 10").
+    r"""The EDM a minimum must be below to be valid: ten times MIGRAD's goal
+    :math:`0.002\,\tau\,\mathrm{errordef}` (Minuit's "goal x 10").
 
     Example:
         >>> edm_goal(0.01)

@@ -84,9 +84,9 @@ class StatisticDistributions:
     poi_value: float = 0.0
 
     def survival(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Asymptotic :math:`P(q' \\ge q)` under the alternative and under background only
-        (CCGV: the module docstring's mapping; for :math:`q_0`, :math:`\\sqrt{q_0}` is
-        normal with mean 0 under background only and :math:`\\sqrt{q_{0,A}}` at POI = 1).
+        r"""Asymptotic :math:`P(q' \ge q)` under the alternative and under background only
+        (CCGV: the module docstring's mapping; for :math:`q_0`, :math:`\sqrt{q_0}` is
+        normal with mean 0 under background only and :math:`\sqrt{q_{0,A}}` at POI = 1).
 
         Example:
             >>> d = StatisticDistributions("q0", observed=4.0, asimov=9.0)
@@ -159,7 +159,7 @@ def _failed_text(failed: int) -> str:
 
 @dataclass
 class Significance:
-    """Discovery p-values and significances, observed and expected (at :math:`\\mu = 1`).
+    r"""Discovery p-values and significances, observed and expected (at :math:`\mu = 1`).
 
     Attributes:
         p0_obs, z_obs, p0_exp, z_exp: the p-values and significances.
@@ -167,8 +167,8 @@ class Significance:
         errors: binomial standard errors of the toy p-values (``{}`` for asymptotics).
         distributions: what the p-values come from, for plots.
         q0_obs: :math:`q_0` of the data.
-        q0_exp: :math:`q_{0,A}` of the Asimov data at :math:`\\mu = 1` (asymptotics), or the
-            median :math:`q_0` of the toys at :math:`\\mu = 1` (toys).
+        q0_exp: :math:`q_{0,A}` of the Asimov data at :math:`\mu = 1` (asymptotics), or the
+            median :math:`q_0` of the toys at :math:`\mu = 1` (toys).
         failed_fits: fits the p-values rest on that are not valid.
     """
 
@@ -271,7 +271,7 @@ def _asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = 
 
 
 def _tail(samples: np.ndarray, value: float) -> tuple[float, float]:
-    """:math:`P(q \\ge \\text{value})` and its binomial standard error."""
+    r""":math:`P(q \ge \text{value})` and its binomial standard error."""
     p = float(np.mean(samples >= value - 1e-6 * max(1.0, abs(value))))
     return p, float(np.sqrt(p * (1 - p) / len(samples)))
 
@@ -348,7 +348,7 @@ def hypotest(
 def significance(
     model: Model, *, calculator: str = "asymptotics", toys: int = 10000, seed: int = 0
 ) -> Significance:
-    """Discovery significance with :math:`q_0`: observed, and expected at :math:`\\mu = 1`.
+    r"""Discovery significance with :math:`q_0`: observed, and expected at :math:`\mu = 1`.
 
     Example:
         >>> import pyhf

@@ -42,14 +42,14 @@ TEST_STATISTICS = ("tmu", "tmu_tilde", "q", "qtilde", "q0")
 
 @dataclass
 class TestStatistic:
-    """A test statistic's value and the two fits it came from.
+    r"""A test statistic's value and the two fits it came from.
 
     Attributes:
         name: one of :data:`TEST_STATISTICS`.
-        poi_value: the tested value :math:`\\mu`.
+        poi_value: the tested value :math:`\mu`.
         value: the statistic.
-        free: the unconditional fit :math:`(\\hat\\mu, \\hat\\theta)`.
-        conditional: the fit at :math:`\\mu`, :math:`(\\mu, \\hat{\\hat\\theta})`.
+        free: the unconditional fit :math:`(\hat\mu, \hat\theta)`.
+        conditional: the fit at :math:`\mu`, :math:`(\mu, \hat{\hat\theta})`.
     """
 
     __test__ = False  # not a pytest class
@@ -131,7 +131,7 @@ test_statistic.__test__ = False  # a library function, not a pytest test
 
 
 def batch_values(name: str, mu: float, mu_hat: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The statistic ``name`` from arrays of :math:`\\hat\\mu` and :math:`t_\\mu` (toys)."""
+    r"""The statistic ``name`` from arrays of :math:`\hat\mu` and :math:`t_\mu` (toys)."""
     t = np.clip(t, 0.0, None)
     if name in ("q", "qtilde"):
         return np.where(mu_hat > mu, 0.0, t)

@@ -64,12 +64,12 @@ _RANK_CUTOFF = 1e-9
 
 @dataclass
 class MCStatUncertainty:
-    """The MC-statistical covariance of a fit's parameters, from bootstrap replicas.
+    r"""The MC-statistical covariance of a fit's parameters, from bootstrap replicas.
 
     Attributes:
         names: the parameter names.
         values: ``(B, npar)`` each replica's minimum on the data.
-        covariance: :math:`V_\\mathrm{MC}` (rows and columns of fixed parameters are 0).
+        covariance: :math:`V_\mathrm{MC}` (rows and columns of fixed parameters are 0).
         failed_fits: replica fits that are not valid.
         nominal: the nominal fit's values.
     """
@@ -101,9 +101,9 @@ class MCStatUncertainty:
         return vectors[:, keep] * np.sqrt(eigenvalues[keep])
 
     def warning(self, poi: str, statistical: float, events: float | None = None) -> str | None:
-        """The warning ``nsbi fit`` prints when :math:`\\sigma^\\mathrm{MC}` of ``poi`` exceeds
+        r"""The warning ``nsbi fit`` prints when :math:`\sigma^\mathrm{MC}` of ``poi`` exceeds
         :data:`WARN_FRACTION` of its ``statistical`` error, with the factor of simulated events
-        (:math:`\\propto 1/\\sqrt{N}`) that would bring it under; ``None`` otherwise.
+        (:math:`\propto 1/\sqrt{N}`) that would bring it under; ``None`` otherwise.
 
         Example:
             >>> u = MCStatUncertainty(["mu"], np.zeros((10, 1)), np.array([[0.04]]), 0,

@@ -31,16 +31,16 @@ DEFAULT_TOLERANCE = 0.01
 
 @dataclass
 class FitResult:
-    """The outcome of one minimisation, with its health as iminuit reports it.
+    r"""The outcome of one minimisation, with its health as iminuit reports it.
 
     Attributes:
         names: parameter names (``name[i]`` for multi-component parameters).
         values: best-fit values.
-        errors: :math:`\\sqrt{V_{ii}}`, :math:`V = H_{ff}^{-1}` the inverse of the exact
+        errors: :math:`\sqrt{V_{ii}}`, :math:`V = H_{ff}^{-1}` the inverse of the exact
             Hessian over the free parameters (0 for fixed parameters): the same numbers as the
             diagonal of ``covariance``. Asymmetric intervals are MINOS's (``minos``).
         minos: ``{name: (lo, hi)}`` signed MINOS errors for the parameters asked for.
-        nll: :math:`-\\ln L` at the minimum.
+        nll: :math:`-\ln L` at the minimum.
         valid: the verdict of :func:`nsbi.infer.fit_health.judge_minimum` (finite, EDM below
             goal over the parameters off bounds, positive-definite Hessian, MINOS without a
             new minimum); ``reasons`` says why not.
@@ -241,10 +241,10 @@ class _Objective:
         return self._gradient_difference_hessian(x)
 
     def _gradient_difference_hessian(self, x: np.ndarray, central: bool = True) -> np.ndarray:
-        """Central differences of the exact gradient, symmetrised:
-        :math:`H_{kl} \\approx [\\nabla_l f(x + h_k e_k) - \\nabla_l f(x - h_k e_k)] / 2h_k`
-        with :math:`h_k = 10^{-4} \\max(1, |x_k|)` (truncation error :math:`O(h^2)`), or
-        one-sided ones, :math:`[\\nabla_l f(x + h_k e_k) - \\nabla_l f(x)] / h_k` (error
+        r"""Central differences of the exact gradient, symmetrised:
+        :math:`H_{kl} \approx [\nabla_l f(x + h_k e_k) - \nabla_l f(x - h_k e_k)] / 2h_k`
+        with :math:`h_k = 10^{-4} \max(1, |x_k|)` (truncation error :math:`O(h^2)`), or
+        one-sided ones, :math:`[\nabla_l f(x + h_k e_k) - \nabla_l f(x)] / h_k` (error
         :math:`O(h)`, half the gradients)."""
         hessian = np.empty((len(x), len(x)))
         centre = None if central else self._raw_grad(x)
@@ -303,7 +303,7 @@ def best_poi_start(
 
 
 def off_kinks(start: np.ndarray, fixed: Sequence[bool], bounds) -> np.ndarray:
-    """Move free parameters that start exactly at 0 to :data:`KINK_OFFSET` (inside bounds).
+    r"""Move free parameters that start exactly at 0 to :data:`KINK_OFFSET` (inside bounds).
 
     pyhf's piecewise interpolations (normsys ``code1``, histosys ``code0``) are functions of
     :math:`|\alpha|`, whose autograd derivative at exactly :math:`\alpha = 0` is 0: a nuisance

@@ -27,9 +27,9 @@ __all__ = ["ProfileScan", "scan", "crossings", "curve_of"]
 def curve_of(
     nll: Callable[[float], float], values: Sequence[float], bounds: tuple[float, float]
 ) -> tuple[np.ndarray, float]:
-    """``(t, best)`` of a one-parameter NLL given as a function: ``nll`` on the grid ``values``,
+    r"""``(t, best)`` of a one-parameter NLL given as a function: ``nll`` on the grid ``values``,
     its minimum refined by bounded Brent minimisation between the grid neighbours of the lowest
-    point (within ``bounds``), and :math:`t = 2(\\mathrm{NLL} - \\mathrm{NLL}_{\\min})`.
+    point (within ``bounds``), and :math:`t = 2(\mathrm{NLL} - \mathrm{NLL}_{\min})`.
 
     Example:
         >>> t, best = curve_of(lambda m: (m - 0.3) ** 2 / 2, [0.0, 0.5, 1.0], (0.0, 1.0))
@@ -74,12 +74,12 @@ def crossings(
 
 @dataclass
 class ProfileScan:
-    """A profile-likelihood scan of one parameter.
+    r"""A profile-likelihood scan of one parameter.
 
     Attributes:
         parameter: the scanned parameter.
         values: the scanned values, ascending.
-        t: :math:`2\\,\\Delta\\mathrm{NLL}` at each value (0 at the best fit).
+        t: :math:`2\,\Delta\mathrm{NLL}` at each value (0 at the best fit).
         best_fit: the unconditional fit.
         fits: the conditional fit at each value (their ``valid`` flags tell the health).
         bounds: the parameter's bounds.

@@ -31,15 +31,15 @@ __all__ = ["Impact", "ranking", "pulls"]
 
 @dataclass(frozen=True)
 class Impact:
-    """The impact of one nuisance parameter on the POI.
+    r"""The impact of one nuisance parameter on the POI.
 
     Attributes:
         name: the parameter.
         value, error: best-fit value and post-fit uncertainty.
         prefit_error: the width of its constraint.
-        prefit_up, prefit_down: :math:`\\Delta\\hat\\mu` with the parameter fixed at
-            :math:`\\hat\\theta \\pm \\sigma` (pre-fit).
-        postfit_up, postfit_down: the same at :math:`\\hat\\theta \\pm \\hat\\sigma`.
+        prefit_up, prefit_down: :math:`\Delta\hat\mu` with the parameter fixed at
+            :math:`\hat\theta \pm \sigma` (pre-fit).
+        postfit_up, postfit_down: the same at :math:`\hat\theta \pm \hat\sigma`.
         failed_fits: how many of the four refits are not valid.
     """
 
@@ -66,9 +66,9 @@ class Impact:
 
 
 def pulls(model: Model, result: FitResult) -> dict[str, tuple[float, float]]:
-    """``{name: (pull, constraint)}`` of every free constrained parameter:
-    pull :math:`(\\hat\\theta - \\theta_0)/\\sigma` with :math:`\\theta_0` the parameter's
-    nominal (init) value, constraint :math:`\\hat\\sigma/\\sigma`."""
+    r"""``{name: (pull, constraint)}`` of every free constrained parameter:
+    pull :math:`(\hat\theta - \theta_0)/\sigma` with :math:`\theta_0` the parameter's
+    nominal (init) value, constraint :math:`\hat\sigma/\sigma`."""
     widths = model.prefit_uncertainties
     out = {}
     for k, name in enumerate(model.parameters.names):

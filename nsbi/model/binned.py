@@ -152,8 +152,8 @@ class BinnedChannels:
         return self._batched[batch]
 
     def auxdata_constraints(self) -> tuple[list[str], np.ndarray]:
-        """Per auxiliary datum, the kind of its constraint (``normal`` or ``poisson``) and, for
-        ``normal``, its width :math:`\\sigma` (pyhf's ``param_set.width()``), in pyhf's
+        r"""Per auxiliary datum, the kind of its constraint (``normal`` or ``poisson``) and, for
+        ``normal``, its width :math:`\sigma` (pyhf's ``param_set.width()``), in pyhf's
         auxiliary-data order."""
         kinds, sigmas = [], []
         config = self.pyhf_model.config

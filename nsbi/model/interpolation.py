@@ -131,8 +131,8 @@ def code4(
 def additive_delta(
     code: str, alpha: torch.Tensor, hi: torch.Tensor, nominal: torch.Tensor, lo: torch.Tensor
 ) -> torch.Tensor:
-    """:math:`\\Delta(\\alpha)` of the additive ``code`` (``code0``, ``code2``, ``code4p``) for
-    the values ``lo``, ``nominal``, ``hi`` at :math:`\\alpha = -1, 0, +1`; pyhf's
+    r""":math:`\Delta(\alpha)` of the additive ``code`` (``code0``, ``code2``, ``code4p``) for
+    the values ``lo``, ``nominal``, ``hi`` at :math:`\alpha = -1, 0, +1`; pyhf's
     ``interpolators.<code>`` return exactly these deltas.
 
     Example:
@@ -164,7 +164,7 @@ def additive_delta(
 
 
 def code0(alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear interpolation of a factor (code0): :math:`1 + \\Delta(\\alpha)`."""
+    r"""Piecewise-linear interpolation of a factor (code0): :math:`1 + \Delta(\alpha)`."""
     return 1 + additive_delta("code0", alpha, hi, torch.ones_like(hi), lo)
 
 
@@ -191,9 +191,9 @@ CODES = {**MULTIPLICATIVE_CODES, **ADDITIVE_CODES}
 
 
 def interpolate(code: str, alpha: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
-    """The factor :math:`I(\\alpha)` (nominal 1) of interpolation ``code``, any of
+    r"""The factor :math:`I(\alpha)` (nominal 1) of interpolation ``code``, any of
     ``code0``, ``code1``, ``code2``, ``code4``, ``code4p``; ``hi``/``lo`` are the factors at
-    :math:`\\alpha = \\pm 1` (relative yields, or per-event ratios :math:`g^\\pm(x)`).
+    :math:`\alpha = \pm 1` (relative yields, or per-event ratios :math:`g^\pm(x)`).
 
     Example:
         >>> t = lambda v: torch.tensor(v, dtype=torch.float64)

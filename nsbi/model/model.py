@@ -70,7 +70,7 @@ class ParameterSpace:
 
 @dataclass
 class _Constraint:
-    """Gaussian constraint :math:`\\mathcal{N}(a | \\theta_k, \\sigma)` of a non-pyhf parameter."""
+    r"""Gaussian constraint :math:`\mathcal{N}(a | \theta_k, \sigma)` of a non-pyhf parameter."""
 
     index: int
     sigma: float
@@ -218,7 +218,7 @@ class Model:
 
     @property
     def prefit_uncertainties(self) -> np.ndarray:
-        """Pre-fit standard deviation of each parameter: the width of its constraint term
+        r"""Pre-fit standard deviation of each parameter: the width of its constraint term
         (pyhf's ``param_set.width()`` for binned parameters, 1 for a unit-Gaussian
         :math:`\alpha`, ``sigmas`` for ``lumi``), 0 for free parameters."""
         widths = np.zeros(len(self.parameters))

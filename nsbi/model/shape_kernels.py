@@ -63,7 +63,7 @@ def _rows(n_pairs: int) -> int:
 def linear_log_factors(
     log_hi: torch.Tensor, log_lo: torch.Tensor, alpha: torch.Tensor, membership: torch.Tensor
 ) -> torch.Tensor:
-    """:math:`\\ln g_j = \\ln g^+ W^+ + \\ln g^- W^-` where every pair is linear: ``(n, J)``.
+    r""":math:`\ln g_j = \ln g^+ W^+ + \ln g^- W^-` where every pair is linear: ``(n, J)``.
 
     Example:
         >>> hi = torch.tensor([[0.1, 0.2]]); lo = -hi
@@ -84,9 +84,9 @@ def linear_log_factors(
 
 
 def _horner(h, lo, g_hi, g_lo, beta):
-    """:math:`1 + \\sum_q b_q \\beta_q` (or its derivative, given :math:`\\beta'`) in Horner form:
-    :math:`g^+(\\beta_0 + l^+(\\beta_2 + l^+\\beta_4)) + g^-(\\beta_1 + l^-(l^-\\beta_5 - \\beta_3))
-    + \\beta_6`, with row 6 holding :math:`1 - \\beta_0 - \\beta_1` (or its derivative)."""
+    r""":math:`1 + \sum_q b_q \beta_q` (or its derivative, given :math:`\beta'`) in Horner form:
+    :math:`g^+(\beta_0 + l^+(\beta_2 + l^+\beta_4)) + g^-(\beta_1 + l^-(l^-\beta_5 - \beta_3))
+    + \beta_6`, with row 6 holding :math:`1 - \beta_0 - \beta_1` (or its derivative)."""
     return (
         g_hi * (beta[0] + h * (beta[2] + h * beta[4]))
         + g_lo * (beta[1] + lo * (lo * beta[5] - beta[3]))
@@ -107,11 +107,11 @@ def _polynomial_chunk(
     derivative: bool,
     all_inside: bool,
 ):
-    """Products of the polynomial factors and sums of the linear ones per process, and the
+    r"""Products of the polynomial factors and sums of the linear ones per process, and the
     per-pair derivative ``(m, P)`` float32 (or ``None``), for one chunk of rows.
 
-    ``beta``/``beta_prime`` ``(7, P)``: :math:`\\beta_q` and :math:`\\beta'_q` and, in row 6,
-    :math:`1 - \\beta_0 - \\beta_1` and its derivative (Horner forms below)."""
+    ``beta``/``beta_prime`` ``(7, P)``: :math:`\beta_q` and :math:`\beta'_q` and, in row 6,
+    :math:`1 - \beta_0 - \beta_1` and its derivative (Horner forms below)."""
     h, lo64 = hi.double(), lo.double()
     g_hi, g_lo = torch.exp(h), torch.exp(lo64)
     factor = _horner(h, lo64, g_hi, g_lo, beta).clamp_min(FACTOR_FLOOR)
@@ -162,9 +162,9 @@ def polynomial_log_factors(
     derivative: bool,
     compile: bool | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    """:math:`\\ln g_j` ``(n, J)`` and, if asked, :math:`\\partial\\ln I/\\partial\\alpha`
+    r""":math:`\ln g_j` ``(n, J)`` and, if asked, :math:`\partial\ln I/\partial\alpha`
     as float32 chunks ``(rows, P)`` (in event order) for ``code4`` with some pairs ``inside``
-    :math:`|\\alpha| < 1`.
+    :math:`|\alpha| < 1`.
 
     ``compile``: ``None`` compiles for tables of at least :data:`COMPILE_MIN_ELEMENTS`,
     ``True``/``False`` force it on or off.
@@ -242,10 +242,10 @@ def derivative_times(
     stored: list[torch.Tensor] | None,
     membership: torch.Tensor,
 ) -> torch.Tensor:
-    """:math:`\\sum_i \\partial\\ln I_{ip}/\\partial\\alpha_p\\, \\bar o_{i j(p)}` ``(P,)``:
+    r""":math:`\sum_i \partial\ln I_{ip}/\partial\alpha_p\, \bar o_{i j(p)}` ``(P,)``:
     from the stored derivative, or (linear regime) from the tables,
-    :math:`\\partial \\ln I_{ip}/\\partial\\alpha_p = \\ln g^+_{ip}` for :math:`\\alpha_p \\ge 0`
-    and :math:`-\\ln g^-_{ip}` below.
+    :math:`\partial \ln I_{ip}/\partial\alpha_p = \ln g^+_{ip}` for :math:`\alpha_p \ge 0`
+    and :math:`-\ln g^-_{ip}` below.
 
     Example:
         >>> hi = torch.tensor([[0.1], [0.3]]); lo = -hi

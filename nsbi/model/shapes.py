@@ -64,12 +64,12 @@ __all__ = ["ShapeSystematics"]
 
 
 class ShapeSystematics:
-    """The per-event shape factors :math:`g_j(x, \\alpha)` of one unbinned channel.
+    r"""The per-event shape factors :math:`g_j(x, \alpha)` of one unbinned channel.
 
     Arguments:
         pairs: ``(sample column j, parameter position k)`` per shape modifier (stored sorted by
             process, the tables' columns permuted to match).
-        log_hi, log_lo: ``{dataset: (n, P)}`` tables of :math:`\\ln g^\\pm` on the ``observed``
+        log_hi, log_lo: ``{dataset: (n, P)}`` tables of :math:`\ln g^\pm` on the ``observed``
             and ``reference`` events, one column per pair.
         n_samples: the number of processes :math:`J` of the channel.
         code: the interpolation code.
@@ -152,7 +152,7 @@ class ShapeSystematics:
     def _chunk_log_factors(
         self, alpha: torch.Tensor, log_hi: torch.Tensor, log_lo: torch.Tensor
     ) -> torch.Tensor:
-        """:math:`\\ln g_j` for one chunk: ``alpha (..., P)``, tables ``(m, P)`` ->
+        r""":math:`\ln g_j` for one chunk: ``alpha (..., P)``, tables ``(m, P)`` ->
         ``(..., m, J)``."""
         alpha = alpha.unsqueeze(-2)  # (..., 1, P)
         log_hi, log_lo = log_hi.double(), log_lo.double()
@@ -170,7 +170,7 @@ class ShapeSystematics:
     def _fused(
         self, alpha: torch.Tensor, dataset: str, derivative: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-        """:math:`\\ln g_j` ``(n, J)`` and, if asked, :math:`\\partial\\ln I_p/\\partial\\alpha_p`
+        r""":math:`\ln g_j` ``(n, J)`` and, if asked, :math:`\partial\ln I_p/\partial\alpha_p`
         as float32 chunks of rows (``None`` where every pair is linear: the backward pass then
         reads the tables), for a multiplicative code at one point ``alpha (P,)``."""
         log_hi, log_lo = self.log_hi[dataset], self.log_lo[dataset]
@@ -183,7 +183,7 @@ class ShapeSystematics:
         )
 
     def log_factors(self, pars: torch.Tensor, dataset: str) -> torch.Tensor:
-        """:math:`\\ln g_j(x_i, \\alpha)` on the events of ``dataset``: ``pars (npar,)`` ->
+        r""":math:`\ln g_j(x_i, \alpha)` on the events of ``dataset``: ``pars (npar,)`` ->
         ``(n, J)``, or ``(batch, npar)`` -> ``(batch, n, J)``."""
         alpha = pars[..., self._parameter]
         if alpha.ndim == 1 and self.code not in ADDITIVE_CODES:
@@ -204,7 +204,7 @@ class ShapeSystematics:
 
 
 class _FusedLogFactors(torch.autograd.Function):
-    """:math:`\\ln g_j(x_i,\\alpha)` with a stored per-event derivative (multiplicative codes)."""
+    r""":math:`\ln g_j(x_i,\alpha)` with a stored per-event derivative (multiplicative codes)."""
 
     @staticmethod
     def forward(ctx, alpha: torch.Tensor, shapes: ShapeSystematics, dataset: str):

@@ -19,18 +19,21 @@ from nsbi.ratios import RatioModelError, load_ensemble
 from nsbi.workspace import Workspace, parse
 from nsbi.workspace.events import (
     observed_events,
+    ratio_training_pair,
     reference_events,
     sample_events,
     sample_yield,
     variation_events,
     weight_variation_log_ratios,
 )
+from nsbi.workspace.holdout import HELD_OUT, held_out_mask, holdout_fraction
 from nsbi.workspace.replicas import (
     bootstrap_events,
     replica_count,
     replica_path,
     variation_key,
 )
+from nsbi.workspace.workspace import RatioEnsemble
 
 __all__ = ["build_unbinned_channel"]
 
@@ -40,10 +43,15 @@ __all__ = ["build_unbinned_channel"]
 CHECK, ALLOW = "check", "allow"
 
 
-def _check_current(ensemble, path, channel, label, numerator, denominator, stale: str) -> None:
-    """Refuse an ensemble trained on other events (:meth:`RatioEnsemble.trained_on`)."""
+def _check_current(
+    workspace, ensemble, path, channel, declared: RatioEnsemble, events, replica, stale: str
+) -> None:
+    """Refuse an ensemble trained on other events than ``declared``'s training pair
+    (:meth:`nsbi.ratios.ensemble.RatioEnsemble.trained_on`)."""
     if stale == ALLOW:
         return
+    numerator, denominator = ratio_training_pair(workspace, channel, declared, events, replica)
+    label = declared.label
     arrays = (numerator.features, numerator.weights, denominator.features, denominator.weights)
     if not ensemble.trained_on(*arrays):
         raise StaleModel(
@@ -79,20 +87,23 @@ def _shape_tables(
     reference,
     observed,
     replica: int | None = None,
-    nominal=None,
+    events=None,
     stale: str = CHECK,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``({dataset: ln g+}, {dataset: ln g-})`` on the reference and observed events (learned
-    variations checked against their training events: the varied and the ``nominal`` ones)."""
+    """``({dataset: ln g+}, {dataset: ln g-})`` on the reference pool and the observed events
+    (learned variations checked against their training events, from ``events``)."""
     hi, lo = {}, {}
     if Workspace.is_weight_variation(modifier):
         by_name = {s["name"]: s for s in channel["samples"]}
-        parts = [
-            weight_variation_log_ratios(
+        parts = []
+        for name in channel["reference"]["samples"]:
+            tables = weight_variation_log_ratios(
                 workspace, channel, by_name[name]["source"], sample, modifier
             )
-            for name in channel["reference"]["samples"]
-        ]
+            if holdout_fraction(channel) > 0:  # the pool holds the held-out events only
+                keep = held_out_mask(len(tables["hi"]), channel, name)
+                tables = {side: table[keep] for side, table in tables.items()}
+            parts.append(tables)
         source = workspace.observation(channel["name"])["source"]
         try:
             on_data = weight_variation_log_ratios(workspace, channel, source, sample, modifier)
@@ -108,17 +119,14 @@ def _shape_tables(
             out["reference"] = np.concatenate([part[side] for part in parts])
             out["observed"] = on_data[side]
         return hi, lo
+    declared = {e.label: e for e in workspace.ratio_ensembles(channel)}
     for side, out in (("hi", hi), ("lo", lo)):
-        path = workspace.variation_ratio_path(channel, sample, modifier, side)
-        if replica is not None:
-            path = replica_path(path, replica)
+        variation = declared[f"{sample['name']}_{modifier['name']}_{side}"]
+        path = variation.path if replica is None else replica_path(variation.path, replica)
         ensemble = _load_checked(
             workspace, channel, sample, path, f", shape modifier {modifier['name']!r} ({side})"
         )
-        if stale != ALLOW:
-            varied = _varied(workspace, channel, sample, modifier, side, replica)
-            label = f"{sample['name']}_{modifier['name']}_{side}"
-            _check_current(ensemble, path, channel, label, varied, nominal, stale)
+        _check_current(workspace, ensemble, path, channel, variation, events, replica, stale)
         out["reference"] = ensemble.log_ratio(reference.features)
         out["observed"] = ensemble.log_ratio(observed.features)
     return hi, lo
@@ -141,7 +149,7 @@ def build_unbinned_channel(
     replica: int | None = None,
     stale: str = CHECK,
 ) -> UnbinnedChannel:
-    """Read events, load ensembles, and tabulate :math:`\\log r_j` for one unbinned channel;
+    r"""Read events, load ensembles, and tabulate :math:`\log r_j` for one unbinned channel;
     for bootstrap ``replica`` :math:`b` (:mod:`nsbi.workspace.replicas`), with the replica's
     reweighted simulation (reference pool and yields) and its ensembles. An ensemble trained
     on other events than these is refused (:class:`~nsbi.exceptions.StaleModel`) unless
@@ -154,8 +162,9 @@ def build_unbinned_channel(
                 f"replicas (mc_stat.replicas); there is no replica {replica}"
             )
         events = {n: bootstrap_events(e, channel, replica, n) for n, e in events.items()}
-    reference = reference_events(workspace, channel, events)
+    reference = reference_events(workspace, channel, events, HELD_OUT)
     observed = observed_events(workspace, channel)
+    declared = {e.label: e for e in workspace.ratio_ensembles(channel)}
     omega = reference.weights / reference.weights.sum()
 
     samples, observed_logs, reference_logs = [], [], []
@@ -166,13 +175,10 @@ def build_unbinned_channel(
     )
     for j, sample in enumerate(channel["samples"]):
         if workspace.needs_ratio_model(channel, sample):
-            path = workspace.ratio_path(channel, sample)
-            if replica is not None:
-                path = replica_path(path, replica)
+            own = declared[sample["name"]]
+            path = own.path if replica is None else replica_path(own.path, replica)
             ensemble = _load_checked(workspace, channel, sample, path)
-            _check_current(
-                ensemble, path, channel, sample["name"], events[sample["name"]], reference, stale
-            )
+            _check_current(workspace, ensemble, path, channel, own, events, replica, stale)
             log_ref = ensemble.log_ratio(reference.features)
             log_obs = ensemble.log_ratio(observed.features)
             top = log_ref.max()
@@ -211,8 +217,8 @@ def build_unbinned_channel(
                     YieldModifier(modifier["name"], "shape", relative["hi"], relative["lo"])
                 )
                 hi, lo = _shape_tables(
-                    workspace, channel, sample, modifier, reference, observed, replica,
-                    events[sample["name"]], stale,
+                    workspace, channel, sample, modifier, reference, observed, replica, events,
+                    stale,
                 )  # fmt: skip
                 pairs.append((j, parameter_index[modifier["name"]]))
                 for dataset in ("reference", "observed"):

@@ -118,15 +118,15 @@ class UnbinnedSample:
 
 
 class UnbinnedChannel:
-    """An unbinned channel as per-event tables, evaluated as a torch function of the parameters.
+    r"""An unbinned channel as per-event tables, evaluated as a torch function of the parameters.
 
     Arguments:
         name: channel name.
         samples: the processes, in table-column order.
         log_ratios: ``{"observed": (n_obs, J), "reference": (n_ref, J)}`` tables of
-            :math:`\\log r_j(x_i)` (already normalised on the reference events).
+            :math:`\log r_j(x_i)` (already normalised on the reference events).
         weights: ``{"observed": (n_obs,), "reference": (n_ref,)}``; observed weights are the
-            data weights (1 for real data), reference weights :math:`\\omega_i` sum to 1.
+            data weights (1 for real data), reference weights :math:`\omega_i` sum to 1.
         parameter_index: ``{name: position}`` in the model's parameter vector.
         normsys_code: ``code1`` or ``code4`` (also for the yield change of ``shape`` modifiers).
         shapes: the per-event shape systematics (:class:`~nsbi.model.shapes.ShapeSystematics`),
@@ -189,7 +189,7 @@ class UnbinnedChannel:
         return int(self.ratios[dataset].shape[0])
 
     def coefficients(self, pars: torch.Tensor) -> torch.Tensor:
-        """:math:`c_j(\\theta) = f_j(\\theta)\\, \\nu_j\\, G_j(\\theta)`, shape ``(..., J)``."""
+        r""":math:`c_j(\theta) = f_j(\theta)\, \nu_j\, G_j(\theta)`, shape ``(..., J)``."""
         values = {name: pars[..., index] for name, index in self.parameter_index.items()}
         ones = torch.ones_like(pars[..., 0])
         columns = [sample.coefficient(values) * ones for sample in self.samples]
@@ -209,12 +209,12 @@ class UnbinnedChannel:
         return torch.stack(columns, dim=-1) * self.nominal_yields
 
     def expected_yield(self, pars: torch.Tensor) -> torch.Tensor:
-        """:math:`\\nu(\\theta) = \\sum_j c_j(\\theta)`."""
+        r""":math:`\nu(\theta) = \sum_j c_j(\theta)`."""
         return self.coefficients(pars).sum(-1)
 
     def _event_terms(self, pars: torch.Tensor, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Coefficients per event and process: ``(c, t)`` with the intensity ratio
-        :math:`\\sum_j t_{ij}` and the yield :math:`\\sum_j c_j`.
+        r"""Coefficients per event and process: ``(c, t)`` with the intensity ratio
+        :math:`\sum_j t_{ij}` and the yield :math:`\sum_j c_j`.
 
         Without shape systematics :math:`t_{ij} = c_j r_j(x_i)`; with them
         :math:`t_{ij} = c_j r_j(x_i) g_j(x_i,\alpha) / N_j(\alpha)`, with :math:`N_j` the
@@ -235,15 +235,15 @@ class UnbinnedChannel:
         return c, (c / norm).unsqueeze(-2) * shaped
 
     def intensity_ratio(self, pars: torch.Tensor, dataset: str = "reference") -> torch.Tensor:
-        """:math:`\\lambda(x_i|\theta)/p_{\text{ref}}(x_i)` per event: shape ``(n,)`` or
+        r""":math:`\lambda(x_i|\theta)/p_{\text{ref}}(x_i)` per event: shape ``(n,)`` or
         ``(batch, n)``."""
         if self.shapes is None:
             return self.coefficients(pars) @ self.ratios[dataset].T
         return self._event_terms(pars, dataset)[1].sum(-1)
 
     def asimov_weights(self, pars: torch.Tensor) -> torch.Tensor:
-        """Weights of the reference events that make the Asimov dataset at ``pars``:
-        :math:`w_i = \\omega_i \\lambda(x_i|\theta_A)/p_{\text{ref}}(x_i)`; they sum to
+        r"""Weights of the reference events that make the Asimov dataset at ``pars``:
+        :math:`w_i = \omega_i \lambda(x_i|\theta_A)/p_{\text{ref}}(x_i)`; they sum to
         :math:`\nu(\theta_A)`."""
         return self.weights["reference"] * self.intensity_ratio(pars, "reference")
 
@@ -253,7 +253,7 @@ class UnbinnedChannel:
         dataset: str = "observed",
         weights: torch.Tensor | SparseWeights | None = None,
     ) -> torch.Tensor:
-        """Extended NLL (without :math:`\theta`-independent constants).
+        r"""Extended NLL (without :math:`\theta`-independent constants).
 
         ``pars``: ``(npar,)`` or ``(batch, npar)``; ``weights``: ``(n,)`` or ``(batch, n)``
         over the events of ``dataset`` (default: the dataset's own weights), or

@@ -15,8 +15,8 @@ __all__ = ["plot_belt", "plot_toy_distributions"]
 
 
 def plot_belt(belt, ax=None):
-    """Critical values at each CL with their binomial uncertainty bands, the asymptotic
-    (:math:`\\chi^2_1`) critical values dashed, the observed :math:`t_\\mu` and the observed
+    r"""Critical values at each CL with their binomial uncertainty bands, the asymptotic
+    (:math:`\chi^2_1`) critical values dashed, the observed :math:`t_\mu` and the observed
     intervals; returns the figure.
 
     Example:
@@ -27,7 +27,7 @@ def plot_belt(belt, ax=None):
         >>> belt = Belt("mu", grid, [0.6827], rng.chisquare(1, (5, 500)), (grid - 1) ** 2)
         >>> fig = plot_belt(belt)
         >>> fig.axes[0].get_ylabel()
-        '$t_\\\\mu$'
+        '$t_\\mu$'
     """
     set_style()
     if ax is None:
@@ -71,8 +71,8 @@ def plot_belt(belt, ax=None):
 
 
 def plot_toy_distributions(belt, indices: Sequence[int] | None = None, bins: int = 40):
-    """Histograms of the toys' :math:`t_\\mu` at up to four grid points (default: spread over
-    the grid), normalised to densities, with the :math:`\\chi^2_1` density and the critical
+    r"""Histograms of the toys' :math:`t_\mu` at up to four grid points (default: spread over
+    the grid), normalised to densities, with the :math:`\chi^2_1` density and the critical
     values; returns the figure.
 
     Example:

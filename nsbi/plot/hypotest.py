@@ -21,7 +21,7 @@ _SYMBOL = {"q": r"q_{\mu}", "qtilde": r"\tilde{q}_{\mu}", "q0": r"q_{0}"}
 
 
 def plot_test_statistic(distributions, ax=None):
-    """The statistic's distributions of one test (``result.distributions`` of
+    r"""The statistic's distributions of one test (``result.distributions`` of
     :func:`nsbi.infer.hypotest.hypotest` or :func:`~nsbi.infer.hypotest.significance`) on a
     logarithmic density axis, the observed value as a vertical line and the legend giving each
     tail probability (CLs+b and CLb; for :math:`q_0`, the p-value under background only).
@@ -31,7 +31,7 @@ def plot_test_statistic(distributions, ax=None):
         >>> fig = plot_test_statistic(StatisticDistributions("qtilde", 2.0, asimov=4.0,
         ...                                                  poi_value=1.0))
         >>> fig.axes[0].get_xlabel()
-        '$\\\\tilde{q}_{\\\\mu}$'
+        '$\\tilde{q}_{\\mu}$'
     """
     set_style()
     if ax is None:

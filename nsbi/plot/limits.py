@@ -12,7 +12,7 @@ __all__ = ["plot_brazil"]
 
 
 def plot_brazil(limit, ax=None):
-    """Observed CLs (solid), expected (dashed) with its +-1 sigma (green) and +-2 sigma
+    r"""Observed CLs (solid), expected (dashed) with its +-1 sigma (green) and +-2 sigma
     (yellow) bands, the line CLs = 1 - CL and the observed limit; returns the figure.
 
     Example:
@@ -25,7 +25,7 @@ def plot_brazil(limit, ax=None):
         ...                     0.0, 0.0, "asymptotics") for m in mu]
         >>> fig = plot_brazil(UpperLimit("mu", 0.95, 1.5, [1, 1.2, 1.5, 1.8, 2], mu, results, "scan"))
         >>> fig.axes[0].get_ylabel()
-        '$\\\\mathrm{CL}_s$'
+        '$\\mathrm{CL}_s$'
     """
     set_style()
     if ax is None:

@@ -61,7 +61,7 @@ def plot_posterior_evolution(
     exact_stds: np.ndarray | None = None,
     names: Sequence[str] | None = None,
 ):
-    """One dataset's posterior mean and :math:`\\pm1\\sigma` band per parameter as its first
+    r"""One dataset's posterior mean and :math:`\pm1\sigma` band per parameter as its first
     :math:`N` events are seen (``means``, ``stds`` ``(len(sizes), P)``), with the truth and the
     exact posterior if known.
 
@@ -103,7 +103,7 @@ def plot_method_comparison(
     truth: float | None = None,
     parameter: str = r"\theta",
 ):
-    """Fig. 4 of arXiv:2306.12584: the median posterior mean (left) and median posterior
+    r"""Fig. 4 of arXiv:2306.12584: the median posterior mean (left) and median posterior
     standard deviation (right) of one parameter over test datasets, per inference method,
     against a true value (``values``); ``methods`` maps a name to ``(len(values), 2)`` medians
     (mean, std). A method named ``"deep set"`` is drawn as a black line, the others as markers.
@@ -113,7 +113,7 @@ def plot_method_comparison(
         >>> fig = plot_method_comparison(nu, {"deep set": np.full((3, 2), 0.1),
         ...                                   "exact": np.full((3, 2), 0.1)}, truth=0.1)
         >>> [ax.get_ylabel() for ax in fig.axes]
-        ['median $\\\\mu_{\\\\theta}$', 'median $\\\\sigma_{\\\\theta}$']
+        ['median $\\mu_{\\theta}$', 'median $\\sigma_{\\theta}$']
     """
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))

@@ -18,14 +18,14 @@ def plot_scan(
     ax=None,
     levels: Sequence[float] = (1.0, 3.84),
 ):
-    """Overlay scans given as ``(legend label, values, t)``; returns the figure.
+    r"""Overlay scans given as ``(legend label, values, t)``; returns the figure.
 
     Example:
         >>> import numpy as np
         >>> mu = np.linspace(0, 2, 11)
         >>> fig = plot_scan([("toy", mu, (mu - 1) ** 2)])
         >>> fig.axes[0].get_ylabel()
-        '$-2\\\\Delta\\\\ln L$'
+        '$-2\\Delta\\ln L$'
     """
     set_style()
     if ax is None:

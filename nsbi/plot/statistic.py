@@ -21,11 +21,11 @@ def plot_learned_statistic(
     parameter: str = "theta",
     curves: int = 100,
 ):
-    """Three panels: (left) :math:`t_\\text{ML}(\\theta)` on top of :math:`t_\\text{PLR}(\\theta)`
-    for ``curves`` datasets; (centre) :math:`t_\\text{ML}` against :math:`t_\\text{PLR}` at every
-    grid point, coloured by :math:`\\theta`; (right) :math:`\\hat\\theta_\\text{ML}` against
-    :math:`\\hat\\theta_\\text{PLR}`. ``t_*`` are ``(B, G)``; the learned statistic is drawn as
-    the classifier output :math:`s = \\sigma(t_\\text{ML}) \\in [0, 1]` as in the paper.
+    r"""Three panels: (left) :math:`t_\text{ML}(\theta)` on top of :math:`t_\text{PLR}(\theta)`
+    for ``curves`` datasets; (centre) :math:`t_\text{ML}` against :math:`t_\text{PLR}` at every
+    grid point, coloured by :math:`\theta`; (right) :math:`\hat\theta_\text{ML}` against
+    :math:`\hat\theta_\text{PLR}`. ``t_*`` are ``(B, G)``; the learned statistic is drawn as
+    the classifier output :math:`s = \sigma(t_\text{ML}) \in [0, 1]` as in the paper.
 
     Example:
         >>> grid = np.linspace(3, 7, 9)

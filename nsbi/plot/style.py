@@ -31,7 +31,7 @@ def label(ax, text: str = "Internal", experiment: str | None = None) -> None:
 
 
 def axis_label(parameter: str) -> str:
-    """TeX for a parameter name: ``mu`` -> ``$\\mu$``, ``mu_ttbar`` -> ``$\\mu_{ttbar}$``."""
+    r"""TeX for a parameter name: ``mu`` -> ``$\mu$``, ``mu_ttbar`` -> ``$\mu_{ttbar}$``."""
     head, _, tail = parameter.partition("_")
     greek = {"mu", "alpha", "theta", "nu", "sigma", "gamma", "kappa", "lambda"}
     if head in greek:

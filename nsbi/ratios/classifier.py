@@ -26,7 +26,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
 class RatioClassifier(nn.Module):
-    """A multilayer perceptron whose output is :math:`\\log r(x)`, the logit of the classifier.
+    r"""A multilayer perceptron whose output is :math:`\log r(x)`, the logit of the classifier.
 
     Arguments:
         n_inputs: number of observables.
@@ -67,7 +67,7 @@ class RatioClassifier(nn.Module):
         self.input_scale.copy_(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log r(x)` for events ``x`` of shape ``(n, n_inputs)``."""
+        r""":math:`\log r(x)` for events ``x`` of shape ``(n, n_inputs)``."""
         z = (x - self.input_mean) / self.input_scale
         return self.network(z).squeeze(-1)
 

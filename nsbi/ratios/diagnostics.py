@@ -72,7 +72,7 @@ def reweighting_closure(
     observables: list[str],
     bins: int = 20,
 ) -> list[ClosureHistogram]:
-    """Closure of reference events reweighted by :math:`\\exp(\\log\\hat r)` against the target.
+    r"""Closure of reference events reweighted by :math:`\exp(\log\hat r)` against the target.
 
     Bin edges span the 0.5% to 99.5% quantiles of the target in each observable.
 
@@ -106,10 +106,10 @@ def reweighting_closure(
 def weighted_auc(
     scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
-    """Area under the ROC curve with event weights (ties count one half).
+    r"""Area under the ROC curve with event weights (ties count one half).
 
-    :math:`\\mathrm{AUC} = \\sum_{i \\in 1} \\sum_{k \\in 0} w_i w_k
-    ([s_i > s_k] + \\tfrac12 [s_i = s_k]) / (W_1 W_0)`, computed by sorting.
+    :math:`\mathrm{AUC} = \sum_{i \in 1} \sum_{k \in 0} w_i w_k
+    ([s_i > s_k] + \tfrac12 [s_i = s_k]) / (W_1 W_0)`, computed by sorting.
 
     Example:
         >>> weighted_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
@@ -212,7 +212,7 @@ def calibration_curve(
     bins: int = 10,
     log_ratios: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CalibrationCurve:
-    """Reliability curve of :math:`\\hat s = \\hat r/(1+\\hat r)` with classes weighted to 1 each.
+    r"""Reliability curve of :math:`\hat s = \hat r/(1+\hat r)` with classes weighted to 1 each.
 
     Pass ``log_ratios=(on_numerator, on_denominator)`` to skip evaluating ``ensemble``.
     """

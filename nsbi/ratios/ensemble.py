@@ -101,7 +101,7 @@ def checksum_as_trained(metadata: dict, *arrays) -> str | None:
 
 @dataclass
 class RatioEnsemble:
-    """An ensemble estimating :math:`\\log p_{\\text{num}}(x)/p_{\\text{ref}}(x)`.
+    r"""An ensemble estimating :math:`\log p_{\text{num}}(x)/p_{\text{ref}}(x)`.
 
     Attributes:
         members: the trained classifiers.
@@ -140,7 +140,7 @@ class RatioEnsemble:
         return current is None or current == stored  # None: another version's settings
 
     def member_log_ratios(self, x: np.ndarray, chunk: int = 262144) -> np.ndarray:
-        """:math:`\\log r_m(x_i)` of every member, shape ``(M, n)`` (float64)."""
+        r""":math:`\log r_m(x_i)` of every member, shape ``(M, n)`` (float64)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.observables):
             raise ValueError(
@@ -163,7 +163,7 @@ class RatioEnsemble:
         return top + np.log(np.exp(member_log_ratios - top).mean(0))
 
     def log_ratio(self, x: np.ndarray) -> np.ndarray:
-        """:math:`\\log \\hat r(x)`, normalised, shape ``(n,)``."""
+        r""":math:`\log \hat r(x)`, normalised, shape ``(n,)``."""
         return self.aggregate(self.member_log_ratios(x)) - self.log_normalisation
 
     def log_ratio_and_spread(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,12 +173,12 @@ class RatioEnsemble:
         return self.aggregate(logs) - self.log_normalisation, spread
 
     def spread(self, x: np.ndarray) -> np.ndarray:
-        """Per-event standard deviation of :math:`\\log r_m(x)` across members (``nan`` for a
+        r"""Per-event standard deviation of :math:`\log r_m(x)` across members (``nan`` for a
         single member: one member has no spread to measure)."""
         return self.log_ratio_and_spread(x)[1]
 
     def normalise(self, reference: np.ndarray, reference_weights: np.ndarray | None) -> None:
-        """Set :attr:`log_normalisation` so the weighted mean of :math:`\\hat r` over the
+        r"""Set :attr:`log_normalisation` so the weighted mean of :math:`\hat r` over the
         reference events is 1."""
         w = np.ones(len(reference)) if reference_weights is None else np.asarray(reference_weights)
         log_r = self.aggregate(self.member_log_ratios(reference))
@@ -214,7 +214,7 @@ def train_ensemble(
     client=None,
     name: str = "ensemble",
 ) -> RatioEnsemble:
-    """Train ``members`` classifiers of :math:`p_{\\text{num}}/p_{\\text{ref}}` and normalise.
+    r"""Train ``members`` classifiers of :math:`p_{\text{num}}/p_{\text{ref}}` and normalise.
 
     Member ``m`` uses seed ``config.seed + m`` for its split, initialisation and shuffling, and
     (when ``members > 1``) a Poisson bootstrap of the training events. With a Dask ``client``

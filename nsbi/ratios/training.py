@@ -119,7 +119,7 @@ def train_classifier(
     progress: bool = False,
     description: str = "training",
 ) -> tuple[RatioClassifier, TrainingHistory]:
-    """Train a classifier whose logit estimates :math:`\\log p_1(x)/p_0(x)`.
+    r"""Train a classifier whose logit estimates :math:`\log p_1(x)/p_0(x)`.
 
     Arguments:
         numerator, denominator: events ``(n, d)`` of :math:`p_1` and :math:`p_0`.

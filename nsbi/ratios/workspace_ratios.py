@@ -1,13 +1,13 @@
-"""Training and diagnosing every ratio ensemble a workspace declares (``nsbi train``,
+r"""Training and diagnosing every ratio ensemble a workspace declares (``nsbi train``,
 ``nsbi diagnose``).
 
 For each unbinned channel and each sample that needs one (every sample except a sole reference
-sample), an ensemble of :math:`p_j/p_{\\text{ref}}` is trained on the sample's nominal events
+sample), an ensemble of :math:`p_j/p_{\text{ref}}` is trained on the sample's nominal events
 against the channel's reference events and saved where the workspace says. An ensemble whose
 stored checksum matches the current inputs and settings is up to date and is not retrained.
 After training, the reweighting closure of each ensemble is computed and reported.
 
-Each learned ``shape`` modifier adds two ensembles, :math:`p_j(x|\alpha_k=\\pm1)/p_j(x|0)`,
+Each learned ``shape`` modifier adds two ensembles, :math:`p_j(x|\alpha_k=\pm1)/p_j(x|0)`,
 trained on the varied events against the sample's nominal events (``SAMPLE_NAME_hi`` and
 ``SAMPLE_NAME_lo`` in the reports); weight-based variations need none.
 """
@@ -39,15 +39,14 @@ from nsbi.ratios.serialization import (
 )
 from nsbi.ratios.training import TrainingConfig
 from nsbi.workspace import Workspace
-from nsbi.workspace.events import reference_events, sample_events, variation_events
+from nsbi.workspace.events import ratio_training_pair, sample_events
+from nsbi.workspace.holdout import HELD_OUT, TRAINING, holdout_fraction
 from nsbi.workspace.replicas import (
     REPLICA_SEED_OFFSET,
     bootstrap_events,
     replica_count,
     replica_path,
-    variation_key,
 )
-from nsbi.workspace.workspace import RatioEnsemble
 
 __all__ = [
     "TrainingReport",
@@ -116,26 +115,6 @@ def _sample_selected(channel: dict, sample: dict, selected: set[str]) -> bool:
     return bool({sample["name"], f"{channel['name']}/{sample['name']}"} & selected)
 
 
-def _training_pair(
-    workspace: Workspace,
-    channel: dict,
-    ensemble: RatioEnsemble,
-    events: dict,
-    reference,
-    replica: int | None = None,
-) -> tuple:
-    """(numerator, denominator) events of ``ensemble``: the sample's over the reference, or a
-    variation's over the nominal sample's (bootstrapped for ``replica``, like ``events``)."""
-    name = ensemble.sample["name"]
-    if not ensemble.is_variation:
-        return events[name], reference
-    varied = variation_events(workspace, channel, ensemble.sample, ensemble.modifier, ensemble.side)
-    if replica is not None:
-        key = variation_key(ensemble.sample, ensemble.modifier, ensemble.side)
-        varied = bootstrap_events(varied, channel, replica, key)
-    return varied, events[name]
-
-
 def train_workspace(
     workspace: Workspace,
     *,
@@ -193,19 +172,17 @@ def train_workspace(
         if not wanted:
             continue
         events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
-        reference = reference_events(workspace, channel, events)
         jobs = [  # (label, numerator, denominator, path, settings)
-            (e.label, *_training_pair(workspace, channel, e, events, reference), e.path, config)
+            (e.label, *ratio_training_pair(workspace, channel, e, events), e.path, config)
             for e in wanted
         ]
         for b in range(replica_count(channel)):
             # the whole simulation bootstrapped (nsbi.workspace.replicas), with its own seeds
             replica = {n: bootstrap_events(v, channel, b, n) for n, v in events.items()}
-            replica_reference = reference_events(workspace, channel, replica)
             replica_config = replace(config, seed=config.seed + REPLICA_SEED_OFFSET * (b + 1))
             for e in wanted:
-                numerator, denominator = _training_pair(
-                    workspace, channel, e, replica, replica_reference, replica=b
+                numerator, denominator = ratio_training_pair(
+                    workspace, channel, e, replica, replica=b
                 )
                 jobs.append(
                     (
@@ -283,9 +260,10 @@ class Diagnosis:
     two_sample: TwoSampleTest | None
     calibration: CalibrationCurve
     spread_quantiles: tuple[float, float, float]
+    held_out: bool = False  # computed on the channel's held-out events
 
     def lines(self) -> list[str]:
-        head = f"{self.channel}/{self.sample}:"
+        head = f"{self.channel}/{self.sample}:" + (" (held-out events)" if self.held_out else "")
         out = [head]
         for h in self.closure:
             out.append(
@@ -316,6 +294,8 @@ def diagnose_workspace(
     selected = _selection(workspace, only)
     for channel in workspace.unbinned_channels():
         events = None
+        # with a held-out split, the checks run on events the ensembles never saw
+        part = HELD_OUT if holdout_fraction(channel) > 0 else TRAINING
         for declared in workspace.ratio_ensembles(channel):
             if selected and not declared.selected_by(selected):
                 continue
@@ -323,10 +303,7 @@ def diagnose_workspace(
                 events = {
                     s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]
                 }
-                nominal_reference = reference_events(workspace, channel, events)
-            target, reference = _training_pair(
-                workspace, channel, declared, events, nominal_reference
-            )
+            target, reference = ratio_training_pair(workspace, channel, declared, events, part=part)
             ensemble = load_ensemble(declared.path)
             log_ref, spread = ensemble.log_ratio_and_spread(reference.features)
             closure = reweighting_closure(
@@ -359,6 +336,14 @@ def diagnose_workspace(
             )
             quantiles = tuple(float(q) for q in np.quantile(spread, [0.16, 0.5, 0.84]))
             results.append(
-                Diagnosis(channel["name"], declared.label, closure, test, curve, quantiles)
+                Diagnosis(
+                    channel["name"],
+                    declared.label,
+                    closure,
+                    test,
+                    curve,
+                    quantiles,
+                    held_out=part == HELD_OUT,
+                )  # fmt: skip
             )
     return results

@@ -1,4 +1,4 @@
-"""Networks over whole datasets (event ensembles): deep sets that learn dataset-wide test
+r"""Networks over whole datasets (event ensembles): deep sets that learn dataset-wide test
 statistics and posteriors from simulated datasets, without parameterising the nuisances.
 
 - :mod:`nsbi.sets.deep_set`: the permutation-invariant network (encoder, weighted sum pooling,
@@ -6,9 +6,9 @@ statistics and posteriors from simulated datasets, without parameterising the nu
 - :mod:`nsbi.sets.sources`: training datasets from a simulator or from any nsbi workspace model
   by Poisson reweighting;
 - :mod:`nsbi.sets.profile_statistic`: the learned profile test statistic
-  :math:`t_\\text{ML}(\\theta; \\{x\\})`, its training, save and load;
+  :math:`t_\text{ML}(\theta; \{x\})`, its training, save and load;
 - :mod:`nsbi.sets.agreement`: its rank agreement with the exact profile likelihood ratio;
-- :mod:`nsbi.sets.posterior`: amortised posteriors :math:`q(\\theta \\mid \\{x\\})` (Gaussian or
+- :mod:`nsbi.sets.posterior`: amortised posteriors :math:`q(\theta \mid \{x\})` (Gaussian or
   flow heads), streaming updates, training, save and load;
 - :mod:`nsbi.sets.transformer`: a causal transformer giving the posterior of every prefix;
 - :mod:`nsbi.sets.training`: the optimisation loop they share.

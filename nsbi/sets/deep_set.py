@@ -51,7 +51,7 @@ def _mlp(widths: Sequence[int], activation: str, final_activation: bool = False)
 
 
 def sum_pool(embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """:math:`\\sum_i w_i \\phi(x_i)` per dataset: ``embeddings`` ``(B, N, E)`` (one set per
+    r""":math:`\sum_i w_i \phi(x_i)` per dataset: ``embeddings`` ``(B, N, E)`` (one set per
     dataset) or ``(N, E)`` (events shared by every dataset), ``weights`` ``(B, N)``.
 
     Example:
@@ -82,23 +82,23 @@ def feature_scaler(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor
 
 
 class DeepSet(nn.Module):
-    """Encoder :math:`\\phi`, weighted sum pooling and head :math:`\\rho` (module docstring).
+    r"""Encoder :math:`\phi`, weighted sum pooling and head :math:`\rho` (module docstring).
 
     Arguments:
         n_features: features per event.
         n_outputs: outputs of the head.
         n_context: conditioning inputs of the head (0: none).
-        encoder: hidden widths of :math:`\\phi`.
-        embedding: width of :math:`\\phi(x)`.
-        head: hidden widths of :math:`\\rho`.
+        encoder: hidden widths of :math:`\phi`.
+        embedding: width of :math:`\phi(x)`.
+        head: hidden widths of :math:`\rho`.
         activation: ``relu``, ``silu``, ``gelu`` or ``tanh``.
         scale: :math:`s`, the typical cardinality.
-        summary: what the head sees of the pool: ``"sum"`` (:math:`\\sum_i w_i\\phi_i / s` and
-            :math:`N/s`) or ``"sum_mean"`` (also the mean :math:`\\sum_i w_i\\phi_i / N` and
-            :math:`\\log(1 + N)`), which eases functions of the sample mean over a wide range
-            of :math:`N` (posterior widths shrinking as :math:`1/\\sqrt{N}`). Both derive from
+        summary: what the head sees of the pool: ``"sum"`` (:math:`\sum_i w_i\phi_i / s` and
+            :math:`N/s`) or ``"sum_mean"`` (also the mean :math:`\sum_i w_i\phi_i / N` and
+            :math:`\log(1 + N)`), which eases functions of the sample mean over a wide range
+            of :math:`N` (posterior widths shrinking as :math:`1/\sqrt{N}`). Both derive from
             the sum and :math:`N`, so streaming updates are unchanged.
-        passthrough: append the standardised features themselves to :math:`\\phi(x)`, so the
+        passthrough: append the standardised features themselves to :math:`\phi(x)`, so the
             pool carries exact sums (and means) of the raw features, the sufficient statistics
             of exponential-family models, beside the learned ones.
 
@@ -184,14 +184,14 @@ class DeepSet(nn.Module):
             put(self.context_scale, positive(context_scale))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """:math:`\\phi(x)` per event: ``(..., n_features)`` to ``(..., embedding)``."""
+        r""":math:`\phi(x)` per event: ``(..., n_features)`` to ``(..., embedding)``."""
         z = (x - self.feature_mean) / self.feature_scale
         if self.config["passthrough"]:
             return torch.cat([self.encoder(z), z], dim=-1)
         return self.encoder(z)
 
     def embedding_sum(self, x: torch.Tensor, weights: torch.Tensor, embed=None) -> torch.Tensor:
-        """:math:`\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``: what a streaming update
+        r""":math:`\sum_i w_i \phi(x_i)`, shape ``(B, embedding)``: what a streaming update
         adds to. With shared events (``x`` ``(N, d)``) only those with a non-zero weight in
         some dataset are embedded (Poisson-reweighted toys leave most at zero). ``embed``
         replaces :meth:`embed` (a wider per-event state, e.g. a posterior's aggregation)."""
@@ -204,17 +204,17 @@ class DeepSet(nn.Module):
         return sum_pool((embed or self.embed)(x), weights)
 
     def pooled(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """:math:`\\frac{1}{s}\\sum_i w_i \\phi(x_i)`, shape ``(B, embedding)``."""
+        r""":math:`\frac{1}{s}\sum_i w_i \phi(x_i)`, shape ``(B, embedding)``."""
         return self.embedding_sum(x, weights) / self.scale
 
     def pooled_sparse(
         self, x: torch.Tensor, index: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
-        """:meth:`pooled` of datasets over shared events ``x`` (``(N, d)``) given by their
+        r""":meth:`pooled` of datasets over shared events ``x`` (``(N, d)``) given by their
         nonzero weights only: dataset ``b`` has weight ``weights[b, k]`` on event
         ``index[b, k]`` (``(B, K)``, padding with weight 0), so
 
-        .. math:: \\frac{1}{s}\\sum_k w_{bk}\\,\\phi(x_{i_{bk}}),
+        .. math:: \frac{1}{s}\sum_k w_{bk}\,\phi(x_{i_{bk}}),
 
         with each event used by some dataset embedded once: :math:`O(BK)` memory, not the
         :math:`O(BN)` of the dense weight matrix (Poisson-reweighted toys of a large reference
@@ -240,7 +240,7 @@ class DeepSet(nn.Module):
         cardinality: torch.Tensor,
         context: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """:math:`\\rho` of pooled embeddings ``(B, E)``, cardinalities ``(B,)`` and context
+        r""":math:`\rho` of pooled embeddings ``(B, E)``, cardinalities ``(B,)`` and context
         ``(B, n_context)``; a pooled batch ``(B, E)`` with context ``(B, G, n_context)`` gives
         ``(B, G, n_outputs)`` (one pass for many tested parameter values)."""
         cardinality = cardinality.to(pooled.dtype)[:, None]

@@ -122,13 +122,13 @@ class ImageEncoder(nn.Module):
 
 
 class HierarchicalPosterior(nn.Module):
-    """Joint global and local posterior estimator (module docstring).
+    r"""Joint global and local posterior estimator (module docstring).
 
     Arguments:
-        n_global, n_local: dimensions of :math:`\\theta` and of each :math:`z_i`.
+        n_global, n_local: dimensions of :math:`\theta` and of each :math:`z_i`.
         element: ``"mlp"`` with ``n_features`` per element, or ``"image"`` (single-channel
             images; ``image`` options ``widths``, ``blocks`` of :class:`ImageEncoder`).
-        features: width of each half of :math:`s_\\phi(x)`.
+        features: width of each half of :math:`s_\phi(x)`.
         encoder: hidden widths of the MLP element encoder.
         decoder: hidden widths of the global decoder :math:`g` and of the local conditioner.
         global_head, local_head: ``"gaussian"`` or ``"flow"``; flow: options of flow heads.
@@ -225,8 +225,8 @@ class HierarchicalPosterior(nn.Module):
         return self.local_head(self.conditioner(torch.cat([local, theta_standardised], -1)))
 
     def log_prob(self, theta, z, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`\\log q(\\theta \\mid \\{x\\})` ``(B,)`` and :math:`\\log q(z_i \\mid x_i,
-        \\theta)` ``(B, N)`` (zero where ``mask`` is 0), in the original units."""
+        r""":math:`\log q(\theta \mid \{x\})` ``(B,)`` and :math:`\log q(z_i \mid x_i,
+        \theta)` ``(B, N)`` (zero where ``mask`` is 0), in the original units."""
         mask = torch.as_tensor(mask, dtype=torch.float32)
         glob, loc = self._features(x)
         pooled = (glob * mask[..., None]).sum(1)
@@ -240,8 +240,8 @@ class HierarchicalPosterior(nn.Module):
 
     @torch.no_grad()
     def sample(self, x, mask, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Joint draws: global ``(n, B, P)`` and local ``(n, B, N, L)`` (the local marginal
-        posterior :math:`p(z_i \\mid \\{x\\})` by ancestral sampling), reproducible by ``seed``."""
+        r"""Joint draws: global ``(n, B, P)`` and local ``(n, B, N, L)`` (the local marginal
+        posterior :math:`p(z_i \mid \{x\})` by ancestral sampling), reproducible by ``seed``."""
         mask = torch.as_tensor(mask, dtype=torch.float32)
         glob, loc = self._features(x)
         pooled = (glob * mask[..., None]).sum(1)
@@ -253,8 +253,8 @@ class HierarchicalPosterior(nn.Module):
 
     @torch.no_grad()
     def sample_local(self, x, mask, theta, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` draws ``(n, B, N, L)`` of each element's local parameters given the global
-        ``theta`` ``(B, P)``: :math:`q(z_i \\mid x_i, \\theta)`."""
+        r"""``n`` draws ``(n, B, N, L)`` of each element's local parameters given the global
+        ``theta`` ``(B, P)``: :math:`q(z_i \mid x_i, \theta)`."""
         _, loc = self._features(x)
         t = (torch.as_tensor(theta, dtype=torch.float32) - self.global_loc) / self.global_scale
         with torch.random.fork_rng(devices=[]):

@@ -81,7 +81,7 @@ _METADATA = "posterior.json"
 
 
 class GaussianHead(nn.Module):
-    """:math:`\\mathcal{N}(m, LL^T)` from ``P + P(P+1)/2`` inputs (mean, then the lower
+    r""":math:`\mathcal{N}(m, LL^T)` from ``P + P(P+1)/2`` inputs (mean, then the lower
     triangle row by row, diagonal through exp: widths spanning decades, as from :math:`N = 1`
     to 200 events, are then equally easy to reach; softplus was 15-25% too narrow at N = 1)."""
 
@@ -141,7 +141,7 @@ def make_head(head: str, n_parameters: int, flow: dict | None = None) -> nn.Modu
 
 
 class BayesianAggregation(nn.Module):
-    """Per-event Gaussian factors :math:`(\\eta_i, \\lambda_i)` read off each event's
+    r"""Per-event Gaussian factors :math:`(\eta_i, \lambda_i)` read off each event's
     embedding, and a learned prior factor (module docstring).
 
     Example:
@@ -161,21 +161,21 @@ class BayesianAggregation(nn.Module):
         self.prior_precision = nn.Parameter(torch.full((n_parameters,), math.log(math.e - 1)))
 
     def observe(self, embedding: torch.Tensor) -> torch.Tensor:
-        """:math:`(\\eta_i, \\lambda_i)` per event, ``(..., 2P)`` (softplus precisions; a
+        r""":math:`(\eta_i, \lambda_i)` per event, ``(..., 2P)`` (softplus precisions; a
         log-precision readout was tried: better with 400 steps and N <= 60, worse at N = 1
         with 1500 steps and N <= 200, widths 1.22 against 1.04 of the analytic ones)."""
         eta, precision = self.readout(embedding).chunk(2, dim=-1)
         return torch.cat([eta, nn.functional.softplus(precision)], dim=-1)
 
     def moments(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:math:`(\\mu_\\text{agg}, \\sigma_\\text{agg})` of summed factors ``(B, 2P)``."""
+        r""":math:`(\mu_\text{agg}, \sigma_\text{agg})` of summed factors ``(B, 2P)``."""
         eta, precision = state.chunk(2, dim=-1)
         precision = precision + nn.functional.softplus(self.prior_precision)
         return (eta + self.prior_eta) / precision, precision.rsqrt()
 
 
 class _Standardised:
-    """The density of :math:`\\theta = \\mu + \\sigma z` for :math:`z \\sim` ``base``."""
+    r"""The density of :math:`\theta = \mu + \sigma z` for :math:`z \sim` ``base``."""
 
     def __init__(self, base, loc: torch.Tensor, scale: torch.Tensor):
         self.base, self.loc, self.scale = base, loc, scale
@@ -189,25 +189,25 @@ class _Standardised:
 
 
 def _shift_gaussian(base: MultivariateNormal, loc: torch.Tensor, scale: torch.Tensor):
-    """:math:`\\mu + \\sigma z` for Gaussian :math:`z`, still a MultivariateNormal."""
+    r""":math:`\mu + \sigma z` for Gaussian :math:`z`, still a MultivariateNormal."""
     return MultivariateNormal(
         loc + scale * base.loc, scale_tril=scale[..., :, None] * base.scale_tril
     )
 
 
 class SetPosterior(nn.Module):
-    """A deep set posterior estimator (module docstring).
+    r"""A deep set posterior estimator (module docstring).
 
     Arguments:
         n_features: features per event.
-        n_parameters: dimension of :math:`\\theta`.
+        n_parameters: dimension of :math:`\theta`.
         head: ``"gaussian"`` or ``"flow"``.
         encoder, embedding, decoder, activation, scale, summary, passthrough: the deep set
             (:class:`~nsbi.sets.deep_set.DeepSet`; by default the decoder also sees the mean
-            embedding and :math:`\\log N`).
+            embedding and :math:`\log N`).
         flow: options of the flow head (``transforms``, ``hidden``, ``context``: the width of
             :math:`h`).
-        aggregation: ``"sum"`` (the head models :math:`\\theta` from :math:`h` alone) or
+        aggregation: ``"sum"`` (the head models :math:`\theta` from :math:`h` alone) or
             ``"bayesian"`` (per-event Gaussian factors set the location and width the head
             corrects; module docstring).
 
@@ -276,7 +276,7 @@ class SetPosterior(nn.Module):
         self.float()  # float32 whatever the default dtype (pyhf's torch backend sets float64)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The additive per-event state: :math:`\\phi(x)`, then :math:`(\\eta, \\lambda)`
+        r"""The additive per-event state: :math:`\phi(x)`, then :math:`(\eta, \lambda)`
         with Bayesian aggregation."""
         e = self.deep_set.embed(x)
         if self.aggregation is None:
@@ -288,7 +288,7 @@ class SetPosterior(nn.Module):
         return self.deep_set.embedding_sum(x, weights, embed=self.embed)
 
     def set_parameter_scaler(self, loc, scale) -> None:
-        """Standardise :math:`\\theta` by ``loc`` and ``scale`` (e.g. the prior's moments)."""
+        r"""Standardise :math:`\theta` by ``loc`` and ``scale`` (e.g. the prior's moments)."""
         self.parameter_loc.copy_(torch.as_tensor(loc, dtype=torch.float32))
         self.parameter_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
@@ -304,7 +304,7 @@ class SetPosterior(nn.Module):
         return _Standardised(density, loc, scale)
 
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor, weights: torch.Tensor):
-        """:math:`\\log q(\\theta_b \\mid \\{x\\}_b)` in the original units, shape ``(B,)``."""
+        r""":math:`\log q(\theta_b \mid \{x\}_b)` in the original units, shape ``(B,)``."""
         x = torch.as_tensor(x, dtype=torch.float32)
         weights = torch.as_tensor(weights, dtype=torch.float32)
         density = self.conditional(self.embedding_sum(x, weights), weights.sum(-1))
@@ -312,7 +312,7 @@ class SetPosterior(nn.Module):
         return density.log_prob(z) - torch.log(self.parameter_scale).sum()
 
     def prefix_log_prob(self, theta: torch.Tensor, x: torch.Tensor, mask: torch.Tensor):
-        """:math:`\\log q(\\theta_b \\mid x_{b,1:k})` for every prefix :math:`k`, ``(B, L)``:
+        r""":math:`\log q(\theta_b \mid x_{b,1:k})` for every prefix :math:`k`, ``(B, L)``:
         the cumulative sums of the embeddings are the pooled states of all prefixes, so one
         pass over a sequence scores all its cardinalities (meaningless where ``mask`` is 0)."""
         x = torch.as_tensor(x, dtype=torch.float32)
@@ -375,7 +375,7 @@ class DatasetPosterior:
             return self.model.conditional(self.embedding_sum, self.cardinality)
 
     def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log q(\\theta)` in the original units; ``theta`` ``(B, P)`` or
+        r""":math:`\log q(\theta)` in the original units; ``theta`` ``(B, P)`` or
         ``(S, B, P)``."""
         m = self.model
         z = (torch.as_tensor(theta, dtype=torch.float32) - m.parameter_loc) / m.parameter_scale

@@ -68,15 +68,15 @@ _METADATA = "statistic.json"
 
 @dataclass
 class StatisticTraining:
-    """Settings of :func:`train_statistic`.
+    r"""Settings of :func:`train_statistic`.
 
     The defaults train in minutes on a laptop CPU (higher learning rates, cosine annealing,
     5000 steps); :meth:`paper` gives appendix A.2's (constant rates :math:`10^{-4}` and
     :math:`10^{-3}`, 30000 steps).
 
     Attributes:
-        theta_range: :math:`\\theta_0 \\sim U(\\text{theta\\_range})`.
-        delta_range: :math:`\\Delta \\sim U(\\text{delta\\_range})`.
+        theta_range: :math:`\theta_0 \sim U(\text{theta\_range})`.
+        delta_range: :math:`\Delta \sim U(\text{delta\_range})`.
         batch: datasets per class per step (:math:`y=1` split equally between the two sides).
         steps: optimisation steps (the paper: 30000).
         lr_element, lr_set: Adam learning rates of the encoder and the head.
@@ -109,11 +109,11 @@ class StatisticTraining:
 
 
 class LearnedStatistic:
-    """:math:`t_\\text{ML}(\\theta; \\{x\\})` (module docstring) around a trained
+    r""":math:`t_\text{ML}(\theta; \{x\})` (module docstring) around a trained
     :class:`~nsbi.sets.deep_set.DeepSet`.
 
     Arguments:
-        network: a deep set with one context input (:math:`\\theta`) and two outputs
+        network: a deep set with one context input (:math:`\theta`) and two outputs
             (:func:`logit`).
         poi: name of the parameter of interest.
         observables: names of the event features, in order.
@@ -136,7 +136,7 @@ class LearnedStatistic:
 
     @property
     def theta_range(self) -> tuple[float, float]:
-        """The range of :math:`\\theta_0` it was trained on (where it is meaningful)."""
+        r"""The range of :math:`\theta_0` it was trained on (where it is meaningful)."""
         lo, hi = self.metadata.get("training", {}).get("theta_range", (-math.inf, math.inf))
         return float(lo), float(hi)
 
@@ -147,7 +147,7 @@ class LearnedStatistic:
         grid: np.ndarray | torch.Tensor,
         chunk: int = 4096,
     ) -> np.ndarray:
-        """:math:`t_\\text{ML}` of ``B`` datasets at ``G`` values of :math:`\\theta`:
+        r""":math:`t_\text{ML}` of ``B`` datasets at ``G`` values of :math:`\theta`:
         ``(B, G)``, one encoder pass (in chunks of ``chunk`` datasets). ``weights``: ``(B, N)``
         over the events ``x`` (``(B, N, d)``, or ``(N, d)`` shared), or the
         :class:`SparseWeights` of ``B`` toys over shared events."""
@@ -172,11 +172,11 @@ class LearnedStatistic:
     def __call__(
         self, x: torch.Tensor, weights: torch.Tensor | SparseWeights, theta: float | np.ndarray
     ) -> np.ndarray:
-        """:math:`t_\\text{ML}` of ``B`` datasets at one :math:`\\theta`: ``(B,)``."""
+        r""":math:`t_\text{ML}` of ``B`` datasets at one :math:`\theta`: ``(B,)``."""
         return self.on_grid(x, weights, np.atleast_1d(np.asarray(theta, dtype=np.float32)))[:, 0]
 
     def theta_hat(self, x: torch.Tensor, weights: torch.Tensor, grid: np.ndarray) -> np.ndarray:
-        """:math:`\\hat\\theta_\\text{ML} = \\text{argmin}_\\theta\\, t_\\text{ML}` per dataset:
+        r""":math:`\hat\theta_\text{ML} = \text{argmin}_\theta\, t_\text{ML}` per dataset:
         the grid's minimum refined by the vertex of the parabola through it and its
         neighbours (clipped to the grid)."""
         grid = np.asarray(grid, dtype=np.float64)
@@ -210,8 +210,8 @@ def grid_argmin(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _labelled_batch(source, n: int, config: StatisticTraining, generator: torch.Generator):
-    """``n`` datasets with :math:`y=0` and ``n`` with :math:`y=1` (half at each side), their
-    conditioning :math:`\\theta_0` and labels."""
+    r"""``n`` datasets with :math:`y=0` and ``n`` with :math:`y=1` (half at each side), their
+    conditioning :math:`\theta_0` and labels."""
     lo, hi = config.theta_range
     d_lo, d_hi = config.delta_range
     theta0 = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
@@ -248,7 +248,7 @@ def train_statistic(
     progress: bool = False,
     callback: Callable[[int, float], None] | None = None,
 ) -> tuple[LearnedStatistic, TrainingHistory]:
-    """Train :math:`t_\\text{ML}` on datasets of ``source`` (:mod:`nsbi.sets.sources`) with the
+    r"""Train :math:`t_\text{ML}` on datasets of ``source`` (:mod:`nsbi.sets.sources`) with the
     scheme of the module docstring; returns the statistic with the best validated weights.
 
     Example:

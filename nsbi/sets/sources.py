@@ -53,8 +53,8 @@ __all__ = [
 
 @dataclass
 class SimulatorSource:
-    """Datasets of :class:`~nsbi.simulators.SignalBackgroundMixture` with a random
-    :math:`\\theta_\\nu \\sim U(\\text{nuisance\\_range})`.
+    r"""Datasets of :class:`~nsbi.simulators.SignalBackgroundMixture` with a random
+    :math:`\theta_\nu \sim U(\text{nuisance\_range})`.
 
     Example:
         >>> source = SimulatorSource()
@@ -160,6 +160,7 @@ class WorkspaceSource:
         from nsbi.model import Model
         from nsbi.workspace import Workspace
         from nsbi.workspace.events import observed_events, reference_events
+        from nsbi.workspace.holdout import HELD_OUT
 
         if not isinstance(workspace, Workspace):
             workspace = Workspace.load(workspace)
@@ -167,7 +168,7 @@ class WorkspaceSource:
         channel = workspace.channel(model.unbinned[0].name) if model.unbinned else None
         if channel is None or model.binned is not None or len(model.unbinned) != 1:
             return cls(model, np.zeros((0, 1)), ())  # raises the error naming the fix
-        reference = reference_events(workspace, channel)
+        reference = reference_events(workspace, channel, part=HELD_OUT)  # the model's pool
         observed = observed_events(workspace, channel)
         return cls(
             model,
@@ -205,8 +206,8 @@ class WorkspaceSource:
 
 @dataclass
 class MultivariateNormalSource:
-    """Prior-predictive datasets of :class:`~nsbi.simulators.MultivariateNormalToy` with
-    :math:`N \\sim U(n_\\text{min}, n_\\text{max})` elements each, padded to ``n_max``.
+    r"""Prior-predictive datasets of :class:`~nsbi.simulators.MultivariateNormalToy` with
+    :math:`N \sim U(n_\text{min}, n_\text{max})` elements each, padded to ``n_max``.
 
     Example:
         >>> theta, x, mask = MultivariateNormalSource(n_max=10).sample(4, np.random.default_rng(0))
@@ -242,8 +243,8 @@ class MultivariateNormalSource:
 
 @dataclass
 class BumpHuntSource:
-    """Prior-predictive datasets of :class:`~nsbi.simulators.BumpHuntToy` (``n_events`` each,
-    one feature); ``parameters`` picks the columns of :math:`(\\theta, \\theta_\\nu)` the
+    r"""Prior-predictive datasets of :class:`~nsbi.simulators.BumpHuntToy` (``n_events`` each,
+    one feature); ``parameters`` picks the columns of :math:`(\theta, \theta_\nu)` the
     posterior is over.
 
     Example:
@@ -277,8 +278,8 @@ class BumpHuntSource:
 
 @dataclass
 class HierarchicalNormalSource:
-    """Prior-predictive datasets of :class:`~nsbi.simulators.hierarchical_normal.
-    HierarchicalNormalToy` with :math:`N \\sim U(n_\\text{min}, n_\\text{max})` elements, for
+    r"""Prior-predictive datasets of :class:`~nsbi.simulators.hierarchical_normal.
+    HierarchicalNormalToy` with :math:`N \sim U(n_\text{min}, n_\text{max})` elements, for
     :func:`~nsbi.sets.hierarchical.train_hierarchical`: ``(theta, z, x, mask)``.
 
     Example:
@@ -315,9 +316,9 @@ class HierarchicalNormalSource:
 
 @dataclass
 class LensingSource:
-    """Datasets of strong-lensing images (:class:`~nsbi.simulators.lensing.LensingSimulator`):
-    global :math:`(\\alpha, \\beta)` from the prior, :math:`N \\sim U(n_\\text{min},
-    n_\\text{max})` images each with local :math:`(\\theta_E, \\Delta x, \\Delta y, q)`;
+    r"""Datasets of strong-lensing images (:class:`~nsbi.simulators.lensing.LensingSimulator`):
+    global :math:`(\alpha, \beta)` from the prior, :math:`N \sim U(n_\text{min},
+    n_\text{max})` images each with local :math:`(\theta_E, \Delta x, \Delta y, q)`;
     images in units of the sky noise above the sky (``simulator.normalise``).
 
     Example:

@@ -28,11 +28,11 @@ __all__ = ["CausalSetTransformer"]
 
 
 class CausalSetTransformer(nn.Module):
-    """Per-prefix posteriors from a causal transformer (module docstring).
+    r"""Per-prefix posteriors from a causal transformer (module docstring).
 
     Arguments:
         n_features: features per event.
-        n_parameters: dimension of :math:`\\theta`.
+        n_parameters: dimension of :math:`\theta`.
         head: ``"gaussian"`` or ``"flow"``.
         d_model, heads, layers, feedforward: the transformer's widths.
         flow: options of the flow head (``context``, ``transforms``, ``hidden``).
@@ -102,8 +102,8 @@ class CausalSetTransformer(nn.Module):
         return self.head(self.decoder(torch.cat([h, torch.log1p(k)[..., None]], dim=-1)))
 
     def prefix_log_prob(self, theta: torch.Tensor, x: torch.Tensor, mask: torch.Tensor):
-        """:math:`\\log q(\\theta_b \\mid x_{b,1:k})` for every prefix, ``(B, L)`` (meaningless
-        where ``mask`` is 0), in the original units of :math:`\\theta`."""
+        r""":math:`\log q(\theta_b \mid x_{b,1:k})` for every prefix, ``(B, L)`` (meaningless
+        where ``mask`` is 0), in the original units of :math:`\theta`."""
         z = (
             torch.as_tensor(theta, dtype=torch.float32) - self.parameter_loc
         ) / self.parameter_scale
@@ -111,8 +111,8 @@ class CausalSetTransformer(nn.Module):
         return self._densities(x, mask).log_prob(z) - torch.log(self.parameter_scale).sum()
 
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The training objective per sequence: the mean over its prefixes of
-        :math:`\\log q(\\theta \\mid x_{1:k})`, ``(B,)``."""
+        r"""The training objective per sequence: the mean over its prefixes of
+        :math:`\log q(\theta \mid x_{1:k})`, ``(B,)``."""
         mask = torch.as_tensor(mask, dtype=torch.float32)
         values = self.prefix_log_prob(theta, x, mask) * mask
         return values.sum(1) / mask.sum(1).clamp_min(1.0)

@@ -1,9 +1,9 @@
-"""Analytic toy simulators with exact densities, the truth that learned likelihood ratios are
+r"""Analytic toy simulators with exact densities, the truth that learned likelihood ratios are
 tested against.
 
 :class:`InterferenceToy` is an off-shell-Higgs-style model: a signal ``S``, a background ``B`` and
 their destructive interference, combined into the samples ``S``, ``SBI`` and ``B`` with the
-coefficients :math:`\\mu - \\sqrt\\mu`, :math:`\\sqrt\\mu` and :math:`1 - \\sqrt\\mu`.
+coefficients :math:`\mu - \sqrt\mu`, :math:`\sqrt\mu` and :math:`1 - \sqrt\mu`.
 :func:`write_toy_workspace` writes one as ROOT ntuples and an nsbi workspace.
 
 :class:`SystematicsToy` has a background whose mean and width move with a nuisance parameter

@@ -103,7 +103,7 @@ def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
 
 
 def _log_normal(x, mean, std: float):
-    """:math:`\\ln \\mathcal{N}(x \\mid m, s)`; works for numpy arrays and torch tensors."""
+    r""":math:`\ln \mathcal{N}(x \mid m, s)`; works for numpy arrays and torch tensors."""
     z = (x - mean) / std
     return -0.5 * z * z - (math.log(std) + _LOG_SQRT_2PI)
 
@@ -210,7 +210,7 @@ class BumpHuntToy:
         return np.where(is_signal, signal, background)
 
     def _log_event_terms(self, theta, nu, x_signal, x_background, lib):
-        """Per-event :math:`\\ln[\\theta p_s + (1-\\theta) p_b]`, each density summed over the
+        r"""Per-event :math:`\ln[\theta p_s + (1-\theta) p_b]`, each density summed over the
         last axis of its points (one point for the data, the two folds for a summary)."""
         log_ps = lib.logsumexp(_log_normal(x_signal, nu[..., None, None], self.sigma_s), -1)
         log_pb = lib.logsumexp(_log_normal(x_background, self.mu_b, self.sigma_b), -1)
@@ -412,7 +412,7 @@ class BumpHuntPosterior:
 
     @property
     def theta_step(self) -> float:
-        """The width ``1 / T`` of the :math:`\\theta` cells."""
+        r"""The width ``1 / T`` of the :math:`\theta` cells."""
         return 1.0 / self.theta_grid.size
 
     @property

@@ -50,7 +50,7 @@ def write_toy_workspace(
     reference: tuple[str, ...] | None = None,
     samples: tuple[str, ...] = ("S", "SBI", "B"),
 ) -> Path:
-    """Write the ntuples and the workspace of ``toy`` into ``directory``; return the JSON path.
+    r"""Write the ntuples and the workspace of ``toy`` into ``directory``; return the JSON path.
 
     Arguments:
         toy: the analytic model.
@@ -65,7 +65,7 @@ def write_toy_workspace(
             default all of them).
         samples: the workspace's samples: ``("S", "SBI", "B")`` with the toy's interference
             coefficients, or ``("S", "B")`` with coefficients ``mu`` and ``1``, the
-            signal-strength model :math:`\\mu S + B`, which is the toy's intensity only
+            signal-strength model :math:`\mu S + B`, which is the toy's intensity only
             without interference (``toy.interference == 0``, e.g. ``closure_toy(0.0)``).
 
     Example:

@@ -53,7 +53,7 @@ class HierarchicalNormalToy:
         return self.sigma**2 / self.measurements
 
     def sample_prior(self, n: int, rng: np.random.Generator | int) -> np.ndarray:
-        """``n`` draws of :math:`\\theta`, shape ``(n, 1)``."""
+        r"""``n`` draws of :math:`\theta`, shape ``(n, 1)``."""
         return np.random.default_rng(rng).normal(0.0, self.prior_std, size=(n, 1))
 
     def simulate(self, theta, sizes, rng: np.random.Generator | int, pad_to: int | None = None):
@@ -69,7 +69,7 @@ class HierarchicalNormalToy:
         return theta, z * mask[..., None], x * mask[..., None], mask
 
     def global_posterior(self, x, mask) -> tuple[np.ndarray, np.ndarray]:
-        """Exact mean and standard deviation of :math:`\\theta`, each ``(B,)``."""
+        r"""Exact mean and standard deviation of :math:`\theta`, each ``(B,)``."""
         xbar = np.asarray(x).mean(-1) * mask
         var = self.tau**2 + self.measurement_variance
         precision = self.prior_std**-2 + mask.sum(-1) / var

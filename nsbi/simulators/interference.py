@@ -299,7 +299,7 @@ class InterferenceToy:
         return x
 
     def _log_signal_background(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`(\\ln S(x), \\ln B(x))`."""
+        r""":math:`(\ln S(x), \ln B(x))`."""
         log_s = math.log(self.nu_signal) + self._signal.log_pdf(x)
         log_b = math.log(self.nu_background) + self._background.log_pdf(x)
         return log_s, log_b

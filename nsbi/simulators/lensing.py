@@ -498,12 +498,12 @@ class LensingSimulator:
 
     @property
     def sky_brightness(self) -> float:
-        """:math:`I_\\mathrm{sky}`, counts/s/arcsec\\ :sup:`2`."""
+        r""":math:`I_\mathrm{sky}`, counts/s/arcsec\ :sup:`2`."""
         return 10.0 ** (-0.4 * (self.sky_magnitude - self.zero_point))
 
     @property
     def sky_counts(self) -> float:
-        """:math:`\\mu_\\mathrm{sky} = t \\Delta^2 I_\\mathrm{sky}`, expected sky counts a pixel."""
+        r""":math:`\mu_\mathrm{sky} = t \Delta^2 I_\mathrm{sky}`, expected sky counts a pixel."""
         return self.exposure * self.pixel_size**2 * self.sky_brightness
 
     # ------------------------------------------------------------------ subhalo population

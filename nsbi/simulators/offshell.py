@@ -49,8 +49,8 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def default_interference() -> InterferenceToy:
-    """The gluon-fusion part of :class:`OffShellToy` by default: 100 signal and 600 background
-    events at :math:`\\mu = 1`, 50% destructive interference, a signal peak of width 0.6 on a
+    r"""The gluon-fusion part of :class:`OffShellToy` by default: 100 signal and 600 background
+    events at :math:`\mu = 1`, 50% destructive interference, a signal peak of width 0.6 on a
     background of width 1.2 in two observables."""
     return InterferenceToy(
         d=2,
@@ -63,19 +63,19 @@ def default_interference() -> InterferenceToy:
 
 
 class OffShellToy:
-    """Gluon-fusion ``S``/``SBI``/``B`` with interference, a ``qqZZ`` background, and
+    r"""Gluon-fusion ``S``/``SBI``/``B`` with interference, a ``qqZZ`` background, and
     systematic variations (see the module docstring).
 
     Arguments:
         interference: the gluon-fusion model (default :func:`default_interference`).
-        nu_qqzz: :math:`\\nu_{qq}`, the expected ``qqZZ`` events.
+        nu_qqzz: :math:`\nu_{qq}`, the expected ``qqZZ`` events.
         qqzz_mean: :math:`m_{qq}`, shape ``(d,)``; default ``(-0.5, -0.3, 0, ...)``.
         qqzz_sigma: standard deviation of every observable in ``qqZZ`` (diagonal
-            :math:`\\Sigma_{qq}`).
-        qqzz_shift: :math:`\\delta`, the mean shift at :math:`\\alpha_s = +1`; default
+            :math:`\Sigma_{qq}`).
+        qqzz_shift: :math:`\delta`, the mean shift at :math:`\alpha_s = +1`; default
             ``(0.15, 0, ...)`` (the first observable only).
-        kfactor: :math:`(\\kappa^-_{gg}, \\kappa^+_{gg})` of ``ggZZ_kfactor``.
-        qqzz_xsec: :math:`(\\kappa^-_{qq}, \\kappa^+_{qq})` of ``qqZZ_xsec``.
+        kfactor: :math:`(\kappa^-_{gg}, \kappa^+_{gg})` of ``ggZZ_kfactor``.
+        qqzz_xsec: :math:`(\kappa^-_{qq}, \kappa^+_{qq})` of ``qqZZ_xsec``.
 
     Example:
         >>> toy = OffShellToy()
@@ -140,7 +140,7 @@ class OffShellToy:
         return {**self.interference.coefficients, "qqZZ": "1"}
 
     def yields(self) -> dict[str, float]:
-        """The nominal expected events :math:`\\nu_j` of every sample."""
+        r"""The nominal expected events :math:`\nu_j` of every sample."""
         return {**self.interference.yields(), "qqZZ": self.nu_qqzz}
 
     def _check_process(self, process: str) -> None:
@@ -150,7 +150,7 @@ class OffShellToy:
             )
 
     def log_density(self, process: str, x: ArrayLike, alpha_shape: float = 0.0) -> np.ndarray:
-        """:math:`\\ln p_j(x)`; ``alpha_shape`` (:math:`\\alpha_s`) moves ``qqZZ`` only.
+        r""":math:`\ln p_j(x)`; ``alpha_shape`` (:math:`\alpha_s`) moves ``qqZZ`` only.
 
         Example:
             >>> toy = OffShellToy()
@@ -168,7 +168,7 @@ class OffShellToy:
         return -0.5 * np.sum(z * z, axis=1) - d * math.log(self.qqzz_sigma) - 0.5 * d * _LOG_2PI
 
     def log_intensity(self, x: ArrayLike, mu: float, alpha_shape: float = 0.0) -> np.ndarray:
-        """:math:`\\ln \\lambda(x|\\mu, \\alpha_s)` with both normalisation parameters at 0.
+        r""":math:`\ln \lambda(x|\mu, \alpha_s)` with both normalisation parameters at 0.
 
         Example:
             >>> toy = OffShellToy()
@@ -194,8 +194,8 @@ class OffShellToy:
         return mean + self.qqzz_sigma * rng.standard_normal((int(n), d))
 
     def sample_events(self, mu: float, rng: np.random.Generator | int) -> np.ndarray:
-        """A pseudo-dataset at :math:`\\mu` and nominal nuisance parameters: the gluon-fusion
-        events of :meth:`InterferenceToy.sample_events` and :math:`\\mathrm{Pois}(\\nu_{qq})`
+        r"""A pseudo-dataset at :math:`\mu` and nominal nuisance parameters: the gluon-fusion
+        events of :meth:`InterferenceToy.sample_events` and :math:`\mathrm{Pois}(\nu_{qq})`
         ``qqZZ`` events, shuffled.
 
         Example:
@@ -222,7 +222,7 @@ def write_offshell_workspace(
     reference: tuple[str, ...] = ("B",),
     observed_seed: int | None = None,
 ) -> Path:
-    """Write the ntuples and the workspace of ``toy`` into ``directory``; return the JSON path.
+    r"""Write the ntuples and the workspace of ``toy`` into ``directory``; return the JSON path.
 
     The layout of a real analysis::
 
@@ -234,12 +234,12 @@ def write_offshell_workspace(
             ntuples/qqZZ.root   trees "events", "qqZZ_up", "qqZZ_down" (alpha_s = 0, +1, -1)
             ntuples/data.root   tree "events": x1, x2, ...  (one pseudo-dataset at observed_mu)
 
-    Every simulated tree has ``events_per_sample`` events of weight :math:`\\nu_j / N`; the
+    Every simulated tree has ``events_per_sample`` events of weight :math:`\nu_j / N`; the
     workspace states the exact yields of ``S``, ``SBI`` and ``B`` (``SBI``'s comes from the
     interference integral), while ``qqZZ`` and its variations take the sum of their weights.
     The reference is the gluon-fusion background ``B`` alone by default: it is the broadest
     process, so it covers the others, needs no ratio model of its own (its ratio is 1, so the
-    interference :math:`\\mathrm{SBI} - S - B` rests on two learned ratios, not three), and
+    interference :math:`\mathrm{SBI} - S - B` rests on two learned ratios, not three), and
     keeps the per-event tables, and with them every fit and pseudo-experiment, small.
 
     Arguments:

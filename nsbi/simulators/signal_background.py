@@ -51,14 +51,14 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 @dataclass(frozen=True)
 class ProfileLikelihoodRatio:
-    """Exact profile likelihood ratios of a batch of datasets on a grid of :math:`\\theta`.
+    r"""Exact profile likelihood ratios of a batch of datasets on a grid of :math:`\theta`.
 
     Attributes:
-        grid: ``(G,)`` tested values of :math:`\\theta`.
-        t: ``(B, G)`` :math:`t_\\theta` per dataset and grid point.
-        theta_hat: ``(B,)`` :math:`\\hat\\theta` (free fit).
-        nu_hat: ``(B,)`` :math:`\\hat\\theta_\\nu` (free fit).
-        nu_profiled: ``(B, G)`` conditional :math:`\\hat{\\hat\\theta}_\\nu(\\theta)`.
+        grid: ``(G,)`` tested values of :math:`\theta`.
+        t: ``(B, G)`` :math:`t_\theta` per dataset and grid point.
+        theta_hat: ``(B,)`` :math:`\hat\theta` (free fit).
+        nu_hat: ``(B,)`` :math:`\hat\theta_\nu` (free fit).
+        nu_profiled: ``(B, G)`` conditional :math:`\hat{\hat\theta}_\nu(\theta)`.
     """
 
     grid: np.ndarray
@@ -91,7 +91,7 @@ class SignalBackgroundMixture:
     sigma_background: float = 3.0
 
     def expected_events(self, theta: torch.Tensor, theta_nu: torch.Tensor) -> torch.Tensor:
-        """:math:`\\lambda = n_s\\theta + n_b\\theta_\\nu`."""
+        r""":math:`\lambda = n_s\theta + n_b\theta_\nu`."""
         return self.n_signal * theta + self.n_background * theta_nu
 
     def simulate(
@@ -119,7 +119,7 @@ class SignalBackgroundMixture:
         return (x * mask).float()[..., None], mask
 
     def _log_densities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`\\log n_s p_s(x)` and :math:`\\log n_b p_b(x)`."""
+        r""":math:`\log n_s p_s(x)` and :math:`\log n_b p_b(x)`."""
 
         def log_normal(mu: float, sigma: float) -> np.ndarray:
             return -0.5 * ((x - mu) / sigma) ** 2 - math.log(sigma) - _LOG_SQRT_2PI
@@ -130,7 +130,7 @@ class SignalBackgroundMixture:
         )
 
     def nll(self, theta: float, theta_nu: float, x: np.ndarray) -> float:
-        """:math:`-\\log L(\\theta, \\theta_\\nu)` of one dataset's events ``x`` ``(N,)``."""
+        r""":math:`-\log L(\theta, \theta_\nu)` of one dataset's events ``x`` ``(N,)``."""
         log_s, log_b = self._log_densities(np.asarray(x, dtype=np.float64))
         return float(
             self.n_signal * theta
@@ -145,12 +145,12 @@ class SignalBackgroundMixture:
         grid: np.ndarray,
         bounds: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 50.0), (1e-6, 10.0)),
     ) -> ProfileLikelihoodRatio:
-        """:math:`t_\\theta` on ``grid`` for every dataset of ``(x, mask)`` by iminuit.
+        r""":math:`t_\theta` on ``grid`` for every dataset of ``(x, mask)`` by iminuit.
 
-        Each dataset gets one free fit and one conditional fit of :math:`\\theta_\\nu` per grid
+        Each dataset gets one free fit and one conditional fit of :math:`\theta_\nu` per grid
         point (started from the neighbouring point's solution); a fit that MIGRAD does not
         report valid raises :class:`~nsbi.exceptions.FitError` naming the dataset and
-        :math:`\\theta`.
+        :math:`\theta`.
         """
 
         x = np.asarray(x, dtype=np.float64)[..., 0]

@@ -91,7 +91,7 @@ class SystematicsToy:
         )
 
     def background_mean_width(self, alpha: float) -> tuple[float, float]:
-        """The background's mean :math:`m(\\alpha)` and width :math:`\\lambda(\\alpha)^{-1/2}`.
+        r"""The background's mean :math:`m(\alpha)` and width :math:`\lambda(\alpha)^{-1/2}`.
 
         Example:
             >>> toy = SystematicsToy()
@@ -110,7 +110,7 @@ class SystematicsToy:
         return eta / precision, precision**-0.5
 
     def yield_factor(self, alpha_n):
-        """:math:`G(\\alpha_n)`, HistFactory code4 between ``kappa_lo`` and ``kappa_hi``."""
+        r""":math:`G(\alpha_n)`, HistFactory code4 between ``kappa_lo`` and ``kappa_hi``."""
         alpha = torch.as_tensor(alpha_n, dtype=torch.float64)
         hi = torch.tensor(self.kappa_hi, dtype=torch.float64)
         lo = torch.tensor(self.kappa_lo, dtype=torch.float64)
@@ -124,7 +124,7 @@ class SystematicsToy:
         raise ValueError(f"unknown process {process!r}; expected 'S' or 'B'")
 
     def log_density(self, process: str, x, alpha: float = 0.0) -> np.ndarray:
-        """:math:`\\ln p_j(x)` (``alpha`` is the shape parameter :math:`\\alpha_s`)."""
+        r""":math:`\ln p_j(x)` (``alpha`` is the shape parameter :math:`\alpha_s`)."""
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         mean, width = self._mean_width(process, alpha)
         return -0.5 * ((x - mean) / width) ** 2 - math.log(width) - 0.5 * math.log(2 * math.pi)
@@ -159,7 +159,7 @@ class SystematicsToy:
         )
 
     def intensity(self, x, mu: float, alpha_s: float = 0.0, alpha_n: float = 0.0) -> np.ndarray:
-        """:math:`\\lambda(x|\\mu,\\alpha)` per event."""
+        r""":math:`\lambda(x|\mu,\alpha)` per event."""
         g = float(self.yield_factor(alpha_n))
         return mu * self.nu_s * np.exp(self.log_density("S", x)) + self.nu_b * g * np.exp(
             self.log_density("B", x, alpha_s)
@@ -176,10 +176,10 @@ def write_systematics_workspace(
     training: dict | None = None,
     shape_code: str = "code4",
 ) -> Path:
-    """Write ``toy`` as ROOT ntuples and a workspace in ``directory``; return the JSON path.
+    r"""Write ``toy`` as ROOT ntuples and a workspace in ``directory``; return the JSON path.
 
     The background file holds the trees ``events`` (nominal), ``B_up`` and ``B_down``
-    (:math:`\\alpha_s = \\pm1`); the observed dataset is drawn at
+    (:math:`\alpha_s = \pm1`); the observed dataset is drawn at
     ``observed = (mu, alpha_s, alpha_n)``.
 
     Example:

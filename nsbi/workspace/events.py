@@ -1,8 +1,10 @@
-"""The events of a workspace's unbinned samples, read once through :mod:`nsbi.io`.
+r"""The events of a workspace's unbinned samples, read once through :mod:`nsbi.io`.
 
 The reference of a channel is the pool of the nominal events of its reference samples, each
 sample's weights scaled to sum to its yield, so the pool is distributed as
-:math:`p_{\\text{ref}} = \\sum_k \\nu_k p_k / \\sum_k \\nu_k`.
+:math:`p_{\text{ref}} = \sum_k \nu_k p_k / \sum_k \nu_k`. With a held-out split
+(:mod:`nsbi.workspace.holdout`) the ratio ensembles train on one part of every sample and the
+model's pool is the other.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import numpy as np
 
 from nsbi.exceptions import NSBIError
 from nsbi.io import EventSample, read_source
-from nsbi.workspace.workspace import Workspace
+from nsbi.workspace.holdout import ALL, TRAINING, part_of
+from nsbi.workspace.replicas import bootstrap_events, variation_key
+from nsbi.workspace.workspace import RatioEnsemble, Workspace
 
 __all__ = [
     "sample_events",
     "sample_yield",
     "reference_events",
+    "ratio_training_pair",
     "observed_events",
     "variation_events",
     "weight_variation_log_ratios",
@@ -32,19 +37,24 @@ def sample_events(workspace: Workspace, channel: dict, sample: dict) -> EventSam
 
 
 def sample_yield(sample: dict, events: EventSample) -> float:
-    """:math:`\\nu_j`: the ``yield`` key, else the sum of (scaled) weights after selection."""
+    r""":math:`\nu_j`: the ``yield`` key, else the sum of (scaled) weights after selection."""
     if "yield" in sample:
         return float(sample["yield"])
     return float(events.weights.sum())
 
 
 def reference_events(
-    workspace: Workspace, channel: dict, events: dict[str, EventSample] | None = None
+    workspace: Workspace,
+    channel: dict,
+    events: dict[str, EventSample] | None = None,
+    part: str = ALL,
 ) -> EventSample:
-    """The pooled nominal events of the channel's reference samples.
+    r"""The pooled nominal events of the channel's reference samples (their ``part``:
+    ``"all"``, the ``"training"`` part the ratio ensembles learn from, or the ``"held_out"``
+    part that builds the model; :mod:`nsbi.workspace.holdout`).
 
-    Each reference sample's weights are scaled so that they sum to its yield :math:`\\nu_k`, so
-    the pool follows :math:`\\sum_k \\nu_k p_k / \\sum_k \\nu_k`."""
+    Each reference sample's weights are scaled so that they sum to its yield :math:`\nu_k` (of
+    all its events), so the pool follows :math:`\sum_k \nu_k p_k / \sum_k \nu_k`."""
     by_name = {s["name"]: s for s in channel["samples"]}
     parts = []
     for name in channel["reference"]["samples"]:
@@ -52,13 +62,43 @@ def reference_events(
         ev = (
             events[name] if events and name in events else sample_events(workspace, channel, sample)
         )
-        scale = sample_yield(sample, ev) / ev.weights.sum()
-        parts.append((ev.features, ev.weights * scale))
+        piece = part_of(ev, channel, name, part)
+        scale = sample_yield(sample, ev) / piece.weights.sum()
+        parts.append((piece.features, piece.weights * scale))
     return EventSample(
         features=np.concatenate([f for f, _ in parts]),
         weights=np.concatenate([w for _, w in parts]),
         observables=Workspace.observable_names(channel),
         description=f"reference of {channel['name']}: " + "+".join(channel["reference"]["samples"]),
+    )
+
+
+def ratio_training_pair(
+    workspace: Workspace,
+    channel: dict,
+    ensemble: RatioEnsemble,
+    events: dict[str, EventSample],
+    replica: int | None = None,
+    part: str = TRAINING,
+) -> tuple[EventSample, EventSample]:
+    """(numerator, denominator) events of one ratio ensemble: the sample's over the reference,
+    or a ``shape`` variation's over the nominal sample's; their ``part`` (what the ensemble
+    trains on by default, ``"held_out"`` for checks on events it never saw). ``events`` are the
+    channel's nominal events by sample (bootstrapped for ``replica``, and the variation with
+    them). The one definition ``nsbi train``, ``nsbi diagnose``, ``nsbi inspect`` and the
+    model's staleness check share.
+    """
+    name = ensemble.sample["name"]
+    if not ensemble.is_variation:
+        numerator = part_of(events[name], channel, name, part)
+        return numerator, reference_events(workspace, channel, events, part)
+    varied = variation_events(workspace, channel, ensemble.sample, ensemble.modifier, ensemble.side)
+    key = variation_key(ensemble.sample, ensemble.modifier, ensemble.side)
+    if replica is not None:
+        varied = bootstrap_events(varied, channel, replica, key)
+    return (
+        part_of(varied, channel, key, part),
+        part_of(events[name], channel, name, part),
     )
 
 
@@ -74,7 +114,7 @@ def observed_events(workspace: Workspace, channel: dict) -> EventSample:
 def variation_events(
     workspace: Workspace, channel: dict, sample: dict, modifier: dict, side: str
 ) -> EventSample:
-    """The events of ``sample`` at :math:`\\alpha = \\pm 1` of a ``shape`` modifier
+    r"""The events of ``sample`` at :math:`\alpha = \pm 1` of a ``shape`` modifier
     (``side`` is ``hi`` or ``lo``), weights times the sample's ``scale``."""
     source = Workspace.variation_source(sample["source"], modifier, side)
     events = read_source(source, channel["observables"], base_dir=workspace.base_dir)

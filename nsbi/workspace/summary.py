@@ -1,4 +1,4 @@
-"""A summary of a workspace, as ``pyhf inspect`` gives one, extended to unbinned channels.
+r"""A summary of a workspace, as ``pyhf inspect`` gives one, extended to unbinned channels.
 
 :func:`summarise` reads a workspace and reports its channels (binned: bins and observed counts;
 unbinned: observables, observed events, the ntuples they come from), their samples and
@@ -9,8 +9,8 @@ writes for the unbinned channels.
 Parameters of the binned channels are pyhf's own: their order, inits, bounds, fixed flags and
 constraints are read from ``pyhf.Workspace(spec).model()``. Parameters that only unbinned
 channels declare follow :class:`nsbi.model.Model`: pyhf's defaults for their kind (free:
-init 1, bounds [0, 10]; Gaussian :math:`\\alpha`: init 0, bounds [-5, 5], constraint
-:math:`\\mathcal{N}(0 | \\alpha, 1)`; ``lumi``: init and centre from the measurement's
+init 1, bounds [0, 10]; Gaussian :math:`\alpha`: init 0, bounds [-5, 5], constraint
+:math:`\mathcal{N}(0 | \alpha, 1)`; ``lumi``: init and centre from the measurement's
 ``auxdata``, width ``sigmas``), overridden by the measurement's ``parameters``.
 
 A ratio model (one per sample that needs one, two per learned ``shape`` modifier) is
@@ -47,10 +47,9 @@ from nsbi.exceptions import InvalidWorkspace, NSBIError, Problem
 from nsbi.io import EventSample
 from nsbi.workspace.events import (
     observed_events,
-    reference_events,
+    ratio_training_pair,
     sample_events,
     sample_yield,
-    variation_events,
 )
 from nsbi.workspace.expressions import parse
 from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS, is_unbinned, parameter_kinds
@@ -90,12 +89,12 @@ class ModifierSummary:
 
 @dataclass
 class SampleSummary:
-    """One sample of a channel.
+    r"""One sample of a channel.
 
     Attributes:
         name: the sample's name.
         modifiers: its modifiers, in the workspace's order.
-        nominal_yield: binned: the sum of its nominal counts; unbinned: :math:`\\nu_j`, the
+        nominal_yield: binned: the sum of its nominal counts; unbinned: :math:`\nu_j`, the
             ``yield`` key or the sum of weights after selection (``None`` if unreadable).
         n_events: unbinned: simulated events after selection.
         source: unbinned: the ntuple source (file, tree, weight, selection, ...).
@@ -143,7 +142,7 @@ class NtupleSummary:
 
 @dataclass
 class ChannelSummary:
-    """One channel.
+    r"""One channel.
 
     Attributes:
         name: the channel's name.
@@ -153,7 +152,7 @@ class ChannelSummary:
             events after selection (``None`` if the ntuple cannot be read).
         n_bins, observed: binned: the number of bins and the observed counts.
         observables: unbinned: the observable names, ``name = expression`` where they differ.
-        reference: unbinned: the samples pooled into :math:`p_{\\text{ref}}`.
+        reference: unbinned: the samples pooled into :math:`p_{\text{ref}}`.
         observed_sum_weights: unbinned: the sum of the observed events' weights.
         ntuples: unbinned: every file and tree the channel reads.
     """
@@ -665,57 +664,35 @@ class _Job:
 
     name: str
     path: Path
-    numerator: Callable[[], EventSample | None]
-    denominator: Callable[[], EventSample | None]
+    pair: Callable[[], tuple[EventSample, EventSample] | None]
     inputs: list[Path]
 
 
 def _jobs(workspace: Workspace, channel: dict, events: dict) -> list[_Job]:
-    """The ratio models of ``channel``, in the order ``nsbi train`` trains them."""
+    """The ratio models of ``channel``, in the order ``nsbi train`` trains them, each with its
+    training pair (:func:`nsbi.workspace.events.ratio_training_pair`, read when asked)."""
     by_name = {s["name"]: s for s in channel["samples"]}
     reference_files = [
         workspace.resolve(by_name[name]["source"]["file"])
         for name in channel["reference"]["samples"]
     ]
-    cache: dict[str, EventSample | None] = {}
 
-    def reference() -> EventSample | None:
-        if "reference" not in cache:
-            parts = [events[name] for name in channel["reference"]["samples"]]
-            cache["reference"] = (
-                None
-                if any(p is None for p in parts)
-                else reference_events(workspace, channel, events)
-            )
-        return cache["reference"]
+    def pair(ensemble) -> tuple[EventSample, EventSample] | None:
+        needed = [ensemble.sample["name"], *channel["reference"]["samples"]]
+        if any(events[name] is None for name in needed):
+            return None
+        return ratio_training_pair(workspace, channel, ensemble, events)
 
     jobs = []
     for ensemble in workspace.ratio_ensembles(channel):
         sample = ensemble.sample
         own = workspace.resolve(sample["source"]["file"])
-        if not ensemble.is_variation:
-            jobs.append(
-                _Job(
-                    ensemble.label,
-                    ensemble.path,
-                    lambda name=sample["name"]: events[name],
-                    reference,
-                    [own, *reference_files],
-                )
-            )
-            continue
-        varied = Workspace.variation_source(sample["source"], ensemble.modifier, ensemble.side)
-        jobs.append(
-            _Job(
-                ensemble.label,
-                ensemble.path,
-                lambda e=ensemble: variation_events(
-                    workspace, channel, e.sample, e.modifier, e.side
-                ),
-                lambda name=sample["name"]: events[name],
-                [workspace.resolve(varied["file"]), own],
-            )
-        )
+        if ensemble.is_variation:
+            varied = Workspace.variation_source(sample["source"], ensemble.modifier, ensemble.side)
+            inputs = [workspace.resolve(varied["file"]), own]
+        else:
+            inputs = [own, *reference_files]
+        jobs.append(_Job(ensemble.label, ensemble.path, lambda e=ensemble: pair(e), inputs))
     return jobs
 
 
@@ -771,12 +748,12 @@ def _ratio_models(
         written = (job.path / _METADATA).stat().st_mtime
         status.trained = datetime.fromtimestamp(written).isoformat(timespec="seconds")
         status.members = metadata.get("members", metadata.get("n_members"))
-        numerator = _read(job.numerator, problems)
-        denominator = _read(job.denominator, problems) if numerator is not None else None
-        if numerator is None or denominator is None:
+        pair = _read(job.pair, problems)
+        if pair is None:
             status.status = "unknown"
             status.reasons.append("its training events cannot be read (see the problems)")
             continue
+        numerator, denominator = pair
         arrays = (numerator.features, numerator.weights, denominator.features, denominator.weights)
         current = ensemble_checksum(*arrays, config, members, _AGGREGATION)
         stored = metadata.get("checksum")

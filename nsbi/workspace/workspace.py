@@ -14,9 +14,9 @@ __all__ = ["Workspace", "RatioEnsemble"]
 
 @dataclass(frozen=True)
 class RatioEnsemble:
-    """One ratio ensemble an unbinned channel declares: a sample's
+    r"""One ratio ensemble an unbinned channel declares: a sample's
     :math:`p_j / p_\text{ref}`, or a learned ``shape`` variation's
-    :math:`p_j(x|\alpha = \\pm 1) / p_j(x|0)` (``modifier`` and ``side`` set).
+    :math:`p_j(x|\alpha = \pm 1) / p_j(x|0)` (``modifier`` and ``side`` set).
 
     Attributes:
         channel: the channel's name.
@@ -150,12 +150,12 @@ class Workspace:
         return self.base_dir / path
 
     def ratio_path(self, channel: dict, sample: dict) -> Path:
-        """Where the ratio ensemble :math:`p_j/p_{\\text{ref}}` of ``sample`` lives (default
+        r"""Where the ratio ensemble :math:`p_j/p_{\text{ref}}` of ``sample`` lives (default
         ``models/<channel>/<sample>`` beside the workspace)."""
         return self.resolve(sample.get("ratio", f"models/{channel['name']}/{sample['name']}"))
 
     def variation_ratio_path(self, channel: dict, sample: dict, modifier: dict, side: str) -> Path:
-        """Where the ensemble :math:`p_j(x|\alpha=\\pm1)/p_j(x|0)` of a learned ``shape``
+        r"""Where the ensemble :math:`p_j(x|\alpha=\pm1)/p_j(x|0)` of a learned ``shape``
         modifier lives: ``data.ratio.<side>``, default ``<sample ratio>_<name>_<side>``."""
         explicit = modifier["data"].get("ratio")
         if explicit:

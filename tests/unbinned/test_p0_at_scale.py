@@ -1,9 +1,9 @@
-"""Issue 6's p0 target: the asymptotic p0 and CLs of a learned (NSBI) signal-strength model
+r"""Issue 6's p0 target: the asymptotic p0 and CLs of a learned (NSBI) signal-strength model
 within 5% of the exact model's near 3 sigma, on four independent draws of the simulation (slow:
 1M simulated events per sample, about 3.5 minutes of training per draw on one core;
 ``pytest -m slow``).
 
-The model is the closure toy without interference, :math:`\\mu S + B` (``closure_toy(0.0)``,
+The model is the closure toy without interference, :math:`\mu S + B` (``closure_toy(0.0)``,
 samples ``S`` and ``B``, the background as reference, so one ratio, S/B, is learned). p0 within
 5% near 3 sigma asks |q0_A - 9| < 0.09 (d ln p0 / d q0 = -0.55 there), a 1% accuracy of the
 Asimov discovery statistic. Both sides are computed without shortcuts: nsbi's side trains the
