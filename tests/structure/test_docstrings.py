@@ -1,5 +1,5 @@
-"""No docstring of the package holds a control character: a ``\\t`` or ``\\a`` in a non-raw
-docstring silently turns ``\\theta`` into TAB + ``heta`` (ruff's D301 keeps backslashes in raw
+r"""No docstring of the package holds a control character: a ``\t`` or ``\a`` in a non-raw
+docstring silently turns ``\theta`` into TAB + ``heta`` (ruff's D301 keeps backslashes in raw
 docstrings; this checks the values themselves, everywhere)."""
 
 from __future__ import annotations
