@@ -54,7 +54,7 @@ def held_out_mask(n_events: int, channel: dict, key: str) -> np.ndarray:
     Example:
         >>> channel = {"holdout": {"fraction": 0.5, "seed": 1}}
         >>> mask = held_out_mask(10_000, channel, "S")
-        >>> bool((mask == held_out_mask(10_000, channel, "S")).all()), round(mask.mean(), 2)
+        >>> bool((mask == held_out_mask(10_000, channel, "S")).all()), round(float(mask.mean()), 2)
         (True, 0.5)
     """
     fraction = holdout_fraction(channel)
