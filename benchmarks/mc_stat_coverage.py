@@ -26,7 +26,7 @@ the exact model's fit as the reference. Then the cost of the replicas (training 
 the nominal's) and of the propagation (fit time against the nominal fit).
 
     python benchmarks/mc_stat_coverage.py [--toy signal-strength|interference]
-        [--sizes 10000 30000 100000] [--draws 10] [--holdout 0.5]
+        [--sizes 10000 30000 100000] [--draws 10] [--holdout 0.5] [--epochs 12] [--patience 20]
         [--replicas 10] [--datasets 100] [--spread-datasets 10] [--threads 2] [--work results/mc_stat]
 """
 
@@ -47,8 +47,8 @@ from nsbi.infer.minimize import minimize
 from nsbi.io import write_ntuple
 from nsbi.model import Model, pyhf_torch_backend
 from nsbi.model.unbinned import SparseWeights
-from nsbi.ratios.workspace_ratios import train_workspace
 from nsbi.simulators import InterferenceToy, write_toy_workspace
+from nsbi.workflows import train_workspace
 from nsbi.workspace import Workspace
 
 TRAINING = {
@@ -111,8 +111,9 @@ def _t_at(model, weights, mu_true, init):
 def _draw(toy, size, draw, args, x, blocks, directory, mu_true):
     """Train one simulation of ``size`` events per sample with its replicas; fit every dataset."""
     shutil.rmtree(directory, ignore_errors=True)  # train from scratch: the cost is measured
+    training = {**TRAINING, **{k: v for k, v in vars(args).items() if k in TRAINING and v}}
     path = write_toy_workspace(
-        toy, directory, events_per_sample=size, seed=10_000 * size + draw, training=TRAINING,
+        toy, directory, events_per_sample=size, seed=10_000 * size + draw, training=training,
         poi_bounds=args.bounds, samples=args.samples, reference=("B",),
     )  # fmt: skip
     spec = json.loads(path.read_text())
@@ -165,6 +166,12 @@ def main(argv=None) -> int:
                         default="signal-strength")  # fmt: skip
     parser.add_argument("--interference", type=float, default=0.6,
                         help="interference strength c of the interference toy")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default {TRAINING['epochs']})")  # fmt: skip
+    parser.add_argument("--patience", type=int, default=None,
+                        help=f"early-stopping patience (default {TRAINING['patience']})")  # fmt: skip
+    parser.add_argument("--members", type=int, default=None,
+                        help=f"ensemble members (default {TRAINING['members']})")  # fmt: skip
     parser.add_argument("--holdout", type=float, default=0.0,
                         help="hold this fraction of the simulated events out of training "
                         "(the channel's holdout.fraction; 0: none)")  # fmt: skip
@@ -220,6 +227,8 @@ def main(argv=None) -> int:
         entry = _summary(
             args.toy, args.holdout, size, draws, args.datasets, shared_exact, costs, fit_costs
         )
+        entry["training"] = {**TRAINING, **{k: v for k, v in vars(args).items()
+                                            if k in TRAINING and v}}  # fmt: skip
         table.append(entry)
         _print(entry)
     if args.output:

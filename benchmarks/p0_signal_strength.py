@@ -18,7 +18,6 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,14 +25,22 @@ from click.testing import CliRunner
 from scipy import optimize, stats
 
 from nsbi.cli.main import cli
-from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues
+from nsbi.infer.hypotest import AsymptoticCalculator, asymptotic_pvalues
 from nsbi.infer.likelihood_ratio import test_statistic
 from nsbi.model import Model
 from nsbi.simulators import closure_toy, write_toy_workspace
 from nsbi.workspace import Workspace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.unbinned.conftest import TRAINING  # noqa: E402  (the tests' training settings)
+#: the ratio ensembles' settings (those of the unbinned tests' shared workspace)
+TRAINING = {
+    "members": 5,
+    "hidden_layers": [32, 32],
+    "epochs": 20,
+    "batch_size": 2048,
+    "learning_rate": 0.005,
+    "patience": 20,
+    "seed": 0,
+}
 
 
 def main(argv=None) -> int:
@@ -49,7 +56,7 @@ def main(argv=None) -> int:
     mu3 = toy.discovery_mu(3.0)
 
     def exact_cls(mu):
-        return _asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]
+        return asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]
 
     limit = optimize.brentq(lambda mu: exact_cls(mu) - 0.05, 0.05, 5.0, xtol=1e-8)
     for seed in args.seeds:

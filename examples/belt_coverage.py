@@ -34,8 +34,8 @@ from nsbi.io import write_json
 from nsbi.model import Model
 from nsbi.plot import plot_belt, plot_toy_distributions, save_figure
 from nsbi.plot.style import label, set_style
-from nsbi.ratios.workspace_ratios import train_workspace
 from nsbi.simulators import closure_toy, write_toy_workspace
+from nsbi.workflows import train_workspace
 from nsbi.workspace import Workspace
 
 TRAINING = {

@@ -36,13 +36,8 @@ import numpy as np
 import torch
 
 from nsbi.plot import plot_method_comparison, save_figure
-from nsbi.sets import (
-    BumpHuntSource,
-    PosteriorTraining,
-    expected_coverage,
-    save_posterior,
-    train_posterior,
-)
+from nsbi.sets import PosteriorTraining, expected_coverage, save_posterior, train_posterior
+from nsbi.simulators import BumpHuntSource
 from nsbi.simulators.bump_hunt import BumpHuntToy, exact_posterior, s_marg, s_nom
 
 THETA = 0.1  # 10 signal events in 100

@@ -39,8 +39,8 @@ from nsbi.io import write_json
 from nsbi.model import Model
 from nsbi.plot import plot_scan, save_figure
 from nsbi.ratios import load_ensemble
-from nsbi.ratios.workspace_ratios import train_workspace
 from nsbi.simulators import InterferenceToy, closure_toy, write_toy_workspace
+from nsbi.workflows import train_workspace
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import observed_events, reference_events
 

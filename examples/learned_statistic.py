@@ -23,13 +23,8 @@ import numpy as np
 import torch
 
 from nsbi.plot import plot_learned_statistic, save_figure
-from nsbi.sets import (
-    SimulatorSource,
-    StatisticTraining,
-    agreement,
-    save_statistic,
-    train_statistic,
-)
+from nsbi.sets import StatisticTraining, agreement, save_statistic, train_statistic
+from nsbi.simulators import SimulatorSource
 from nsbi.simulators.signal_background import SignalBackgroundMixture
 
 

@@ -8,7 +8,7 @@ parameters (theta_E, dx, dy, q) and the dataset-wide subhalo mass-function param
     NSBI_FULL=1 python examples/lensing_hierarchical.py   # the paper's: ResNet-18, 400 images a step
 
 Datasets of N ~ U(1, 25) images are simulated afresh every step
-(:class:`nsbi.sets.LensingSource`). The network (:class:`nsbi.sets.HierarchicalPosterior`,
+(:class:`nsbi.simulators.LensingSource`). The network (:class:`nsbi.sets.HierarchicalPosterior`,
 ``element="image"``): a residual CNN gives each image 2 x F features; one half with the global
 parameters conditions the local posterior of that image, the other half is summed over the
 dataset and decoded with the cardinality into a normalising-flow posterior of (alpha, beta)
@@ -39,7 +39,8 @@ import torch
 
 from nsbi.plot import save_figure
 from nsbi.plot.style import set_style
-from nsbi.sets import HierarchicalTraining, LensingSource, save_hierarchical, train_hierarchical
+from nsbi.sets import HierarchicalTraining, save_hierarchical, train_hierarchical
+from nsbi.simulators import LensingSource
 
 
 def settings() -> tuple[HierarchicalTraining, int]:

@@ -25,13 +25,13 @@ import torch
 
 from nsbi.plot import plot_posterior_evolution, plot_width_vs_size, save_figure
 from nsbi.sets import (
-    MultivariateNormalSource,
     PosteriorTraining,
     expected_coverage,
     load_posterior,
     save_posterior,
     train_posterior,
 )
+from nsbi.simulators import MultivariateNormalSource
 
 Z_DATASETS = 2000  # test datasets per N for the z-scores and the coverage
 

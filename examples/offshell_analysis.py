@@ -46,8 +46,8 @@ from nsbi.infer.baseline import HistogramBaseline, histogram_baseline
 from nsbi.infer.profile import crossings
 from nsbi.model import Model
 from nsbi.plot import plot_closure, plot_ranking, plot_scan, save_figure, set_style
-from nsbi.ratios.workspace_ratios import diagnose_workspace
 from nsbi.simulators.offshell import OffShellToy, write_offshell_workspace
+from nsbi.workflows import diagnose_workspace
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import variation_events
 

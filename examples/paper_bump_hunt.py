@@ -44,13 +44,8 @@ from IPython import get_ipython
 from IPython.display import display
 
 from nsbi.plot import plot_method_comparison, save_figure
-from nsbi.sets import (
-    BumpHuntSource,
-    PosteriorTraining,
-    expected_coverage,
-    save_posterior,
-    train_posterior,
-)
+from nsbi.sets import PosteriorTraining, expected_coverage, save_posterior, train_posterior
+from nsbi.simulators import BumpHuntSource
 from nsbi.simulators.bump_hunt import BumpHuntToy, exact_posterior, s_marg, s_nom
 
 if get_ipython() is not None:  # nsbi.plot selects matplotlib's Agg backend; draw inline here

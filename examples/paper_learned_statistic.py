@@ -44,7 +44,8 @@ from IPython import get_ipython
 from IPython.display import display
 
 from nsbi.plot import plot_learned_statistic, save_figure
-from nsbi.sets import SimulatorSource, StatisticTraining, agreement, save_statistic, train_statistic
+from nsbi.sets import StatisticTraining, agreement, save_statistic, train_statistic
+from nsbi.simulators import SimulatorSource
 from nsbi.simulators.signal_background import SignalBackgroundMixture
 
 if get_ipython() is not None:  # nsbi.plot selects matplotlib's Agg backend; draw inline here

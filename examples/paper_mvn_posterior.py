@@ -41,13 +41,8 @@ from IPython import get_ipython
 from IPython.display import display
 
 from nsbi.plot import plot_posterior_evolution, plot_width_vs_size, save_figure
-from nsbi.sets import (
-    MultivariateNormalSource,
-    PosteriorTraining,
-    expected_coverage,
-    save_posterior,
-    train_posterior,
-)
+from nsbi.sets import PosteriorTraining, expected_coverage, save_posterior, train_posterior
+from nsbi.simulators import MultivariateNormalSource
 
 if get_ipython() is not None:  # nsbi.plot selects matplotlib's Agg backend; draw inline here
     get_ipython().run_line_magic("matplotlib", "inline")

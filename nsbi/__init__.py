@@ -5,11 +5,10 @@ ratios learned by neural-network ensembles. Both live in one JSON workspace and 
 differentiable likelihood, fitted with iminuit.
 """
 
+from nsbi._version import __version__
 from nsbi.exceptions import FitError, InvalidExpression, InvalidWorkspace, NSBIError
 from nsbi.model import Model
 from nsbi.workspace import Workspace
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Workspace",

@@ -1,5 +1,5 @@
-"""Helpers shared by the ``nsbi`` commands: option parsing, model loading, error exits and
-atomic JSON outputs."""
+"""Helpers shared by the ``nsbi`` commands: the error-to-exit-code contract (:class:`Commands`),
+option parsing, model loading, and outputs (atomic JSON, the paths written, warnings)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from nsbi.exceptions import (
     InvalidArgument,
@@ -89,7 +90,8 @@ def describe(error: Exception) -> tuple[int, str]:
     return RUNTIME_FAILURE, f"internal error ({type(error).__name__}: {error})"
 
 
-def _fail(error: NSBIError) -> None:
+def fail(error: NSBIError) -> None:
+    """Print an nsbi error a command caught and exit: 2 for bad input, 1 otherwise."""
     if isinstance(error, InvalidWorkspace):
         where = f"{error.source}: " if error.source else ""
         for problem in error.problems:
@@ -100,7 +102,7 @@ def _fail(error: NSBIError) -> None:
     sys.exit(BAD_INPUT if bad else RUNTIME_FAILURE)
 
 
-def _warn_failed(failed: int, what: str) -> None:
+def warn_failed(failed: int, what: str) -> None:
     """Warn on stderr (also under ``--quiet``) that ``failed`` fits of ``what`` are not valid."""
     if failed:
         click.echo(
@@ -140,7 +142,8 @@ def ordered_range(ctx, param, value):
     return value
 
 
-def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
+def parse_fix(values: tuple[str, ...]) -> dict[str, float]:
+    """``--fix NAME=VALUE`` options as ``{name: value}``."""
     fixed = {}
     for item in values:
         name, sep, value = item.partition("=")
@@ -156,7 +159,8 @@ def _parse_fix(values: tuple[str, ...]) -> dict[str, float]:
     return fixed
 
 
-def _parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
+def parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
+    """``--interpolation TYPE=CODE`` options as ``{type: code}``, each code checked."""
     codes = {}
     for item in values:
         kind, sep, code = item.partition("=")
@@ -165,19 +169,17 @@ def _parse_interpolation(values: tuple[str, ...]) -> dict[str, str]:
                 f"{item!r}; expected TYPE=CODE, e.g. --interpolation normsys=code1",
                 param_hint="--interpolation",
             )
-        from nsbi.model.model import INTERPOLATION_CODES
+        from nsbi.model.interpolation import interpolation_problem
 
         kind, code = kind.strip(), code.strip()
-        if code not in INTERPOLATION_CODES.get(kind, ()):
-            choices = "; ".join(f"{k}: {', '.join(v)}" for k, v in INTERPOLATION_CODES.items())
-            raise click.BadParameter(
-                f"{item!r}; the codes are {choices}", param_hint="--interpolation"
-            )
+        problem = interpolation_problem(kind, code)
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem}", param_hint="--interpolation")
         codes[kind] = code
     return codes
 
 
-def _model(
+def load_model(
     workspace: Path,
     measurement: str | None,
     interpolation: tuple[str, ...] = (),
@@ -188,33 +190,45 @@ def _model(
     from nsbi.model import Model
     from nsbi.workspace import Workspace
 
-    codes = _parse_interpolation(interpolation)
+    codes = parse_interpolation(interpolation)
     ws = Workspace.load(workspace)
     for warning in ws.warnings:
         click.echo(f"warning: {workspace}: {warning}", err=True)
     return Model.from_workspace(ws, measurement, codes, allow_stale=allow_stale)
 
 
-_allow_stale_option = click.option(
-    "--allow-stale",
-    is_flag=True,
-    help="Use ratio models trained on other events than the workspace's (an ntuple, selection "
-    "or weight changed since `nsbi train`); refused by default.",
-)
-
-_interpolation_option = click.option(
-    "--interpolation",
-    multiple=True,
-    metavar="TYPE=CODE",
-    help="Interpolation code per modifier type, e.g. normsys=code1 histosys=code0 (the "
-    "ROOT-era codes); default: the measurement's, else pyhf's (code4, code4p). Repeatable.",
-)
-
-
-def _write_outputs(document: dict, output: Path | None, quiet: bool) -> None:
+def write_outputs(document: dict, output: Path | None, quiet: bool) -> None:
+    """Write ``document`` to ``output`` as JSON (atomically), when given."""
     if output is not None:
         from nsbi.io import write_json
 
         write_json(output, document)
         if not quiet:
             click.echo(f"wrote {output}")
+
+
+def echo_paths(paths, quiet: bool) -> None:
+    """``wrote PATH, PATH``, unless ``quiet``."""
+    if not quiet:
+        click.echo("wrote " + ", ".join(str(path) for path in paths))
+
+
+def echo_warnings(warnings) -> None:
+    """Each warning on stderr as ``WARNING: ...`` (also under ``--quiet``)."""
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+
+
+def parse_grid(text: str) -> np.ndarray:
+    """``--poi-grid LO:HI:N``: N values from LO to HI."""
+    try:
+        lo, hi, n = text.split(":")
+        lo, hi, n = float(lo), float(hi), int(n)
+        if not (n >= 2 and hi > lo and np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}; expected LO:HI:N with finite LO < HI and N >= 2 points, e.g. 0:3:31",
+            param_hint="--poi-grid",
+        ) from None
+    return np.linspace(lo, hi, n)

@@ -23,14 +23,9 @@ def asimov_model(model: Model, values: dict[str, float] | None = None) -> Model:
     """The model bound to the Asimov data at the inits with ``values`` substituted.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
         >>> from nsbi.infer import fit
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [70]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[70])
         >>> asimov = asimov_model(Model.from_workspace(ws), {"mu": 0.5})
         >>> round(fit(asimov).value("mu"), 6)
         0.5

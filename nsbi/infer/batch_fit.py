@@ -164,14 +164,9 @@ def fit_toys(
     ``init``: ``(npar,)`` or ``(T, npar)`` starting points (default: the model's inits).
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
         >>> from nsbi.infer.toys import generate
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[60])
         >>> model = Model.from_workspace(ws)
         >>> toys = generate(model, model.parameter_vector(), 8, key=(1,))
         >>> result = fit_toys(model, toys)

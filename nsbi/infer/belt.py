@@ -257,13 +257,8 @@ def neyman_belt(
     point, computed in this process (``nsbi belt`` distributes the same chunks with Dask).
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[60])
         >>> belt = neyman_belt(Model.from_workspace(ws), [0.0, 1.0, 2.0], 200, seed=1)
         >>> belt.toys.shape, belt.interval(0.6827)[0] < 1.0 < belt.interval(0.6827)[1]
         ((3, 200), True)

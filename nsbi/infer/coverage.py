@@ -123,13 +123,8 @@ def coverage(
     inits; must give the POI) with ``observations`` pseudo-observations and ``toys`` toys each.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[60])
         >>> result = coverage(Model.from_workspace(ws), {"mu": 1.0}, 20, 50, seed=3)
         >>> result.covered.shape
         (20, 2)

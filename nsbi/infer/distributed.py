@@ -20,6 +20,7 @@ file's SHA-256; a workspace edited during a run is an error, not a silently mixe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,7 +44,14 @@ from nsbi.infer.belt import (
 from nsbi.infer.fit_health import FitCounts
 from nsbi.io import atomic_path, write_json
 
-__all__ = ["BeltPlan", "Checkpoints", "make_client", "run_belt"]
+__all__ = [
+    "BeltPlan",
+    "Checkpoints",
+    "make_client",
+    "dask_client",
+    "belt_checkpoints",
+    "run_belt",
+]
 
 MANIFEST = "manifest.json"
 
@@ -261,6 +269,37 @@ def make_client(scheduler: str | None, workers: int | None = None):
     return Client(scheduler)
 
 
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None = None):
+    """:func:`make_client` as a context: the client (or ``None``) closed on the way out.
+
+    Example:
+        >>> with dask_client("serial") as client:
+        ...     print(client)
+        None
+    """
+    client = make_client(scheduler, workers)
+    try:
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+
+
+def belt_checkpoints(workspace: str | Path, output: str | Path | None = None) -> Path:
+    """Where a belt's checkpoints go by default: beside its JSON output
+    (``OUTPUT.checkpoints``), else ``WORKSPACE-stem_belt.checkpoints`` in the current folder.
+
+    Example:
+        >>> belt_checkpoints("ws/analysis.json").as_posix()
+        'analysis_belt.checkpoints'
+        >>> belt_checkpoints("ws/analysis.json", "out/belt.json").as_posix()
+        'out/belt.checkpoints'
+    """
+    stem = Path(output).with_suffix("") if output else Path(f"{Path(workspace).stem}_belt")
+    return Path(f"{stem}.checkpoints")
+
+
 def run_belt(
     workspace: str | Path,
     grid: Sequence[float],
@@ -293,10 +332,9 @@ def run_belt(
     Example:
         >>> import json, tempfile, pathlib, pyhf
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> _ = (folder / "ws.json").write_text(json.dumps({"channels": simple.spec["channels"],
-        ...     "observations": [{"name": "singlechannel", "data": [60]}], "version": "1.0.0",
-        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}))
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background_spec
+        >>> spec = uncorrelated_background_spec([10.0], [50.0], [7.0], observed=[60])
+        >>> _ = (folder / "ws.json").write_text(json.dumps(spec))
         >>> belt = run_belt(folder / "ws.json", [0.0, 1.0, 2.0], 100, checkpoints=folder / "c")
         >>> belt.toys.shape, sorted(p.name for p in (folder / "c").iterdir())[:2]
         ((3, 100), ['g0_c0.npz', 'g1_c0.npz'])

@@ -49,6 +49,7 @@ from nsbi.model import Model, pyhf_torch_backend
 
 __all__ = [
     "AsymptoticCalculator",
+    "asymptotic_pvalues",
     "HypoTest",
     "Significance",
     "StatisticDistributions",
@@ -99,7 +100,7 @@ class StatisticDistributions:
         if self.name == "q0":
             root = np.sqrt(np.clip(q, 0, None))
             return stats.norm.sf(root - np.sqrt(self.asimov)), stats.norm.sf(root)
-        pairs = [_asymptotic_pvalues(float(v), self.asimov, self.name)[:2] for v in q]
+        pairs = [asymptotic_pvalues(float(v), self.asimov, self.name)[:2] for v in q]
         return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
@@ -244,8 +245,8 @@ class AsymptoticCalculator:
     def hypotest(self, mu: float) -> HypoTest:
         """CLs, CLs+b, CLb and the expected band at ``mu``."""
         q, q_asimov, failed = self.statistics_and_failures(mu)
-        clsb, clb, cls = _asymptotic_pvalues(q, q_asimov, self.test_stat)
-        expected = [_asymptotic_pvalues(0, q_asimov, self.test_stat, x=-n)[2] for n in BAND]
+        clsb, clb, cls = asymptotic_pvalues(q, q_asimov, self.test_stat)
+        expected = [asymptotic_pvalues(0, q_asimov, self.test_stat, x=-n)[2] for n in BAND]
         distributions = StatisticDistributions(self.test_stat, q, q_asimov, poi_value=float(mu))
         return HypoTest(
             self.test_stat, float(mu), cls, expected, clsb, clb, "asymptotics", {},
@@ -253,7 +254,7 @@ class AsymptoticCalculator:
         )  # fmt: skip
 
 
-def _asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = None):
+def asymptotic_pvalues(q: float, q_asimov: float, name: str, x: float | None = None):
     """(CLs+b, CLb, CLs) for observed statistic ``q`` (or mapped value ``x``)."""
     sqrt_qa = np.sqrt(q_asimov)
     if sqrt_qa == 0:  # the tested value is the background-only one: CLs+b = CLb
@@ -289,13 +290,8 @@ def hypotest(
     """CLs of the model's data at ``poi_value``.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([12.0, 11.0], [50.0, 52.0], [3.0, 7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [51, 48]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([12.0, 11.0], [50.0, 52.0], [3.0, 7.0], observed=[51, 48])
         >>> result = hypotest(Model.from_workspace(ws), 1.0)
         >>> round(result.cls_obs, 4)   # pyhf.infer.hypotest(1.0, ...) gives 0.0525
         0.0525
@@ -351,13 +347,8 @@ def significance(
     r"""Discovery significance with :math:`q_0`: observed, and expected at :math:`\mu = 1`.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> one = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [0.001])
-        >>> ws = Workspace({"channels": one.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [65]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [0.001], observed=[65])
         >>> result = significance(Model.from_workspace(ws))
         >>> round(result.z_exp, 2)    # sqrt(2((s+b) ln(1+s/b) - s)) = 1.37
         1.37

@@ -102,13 +102,8 @@ def test_statistic(
     ``free`` reuses an unconditional fit already made on the same data.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[60])
         >>> q = test_statistic(Model.from_workspace(ws), 2.0, "qtilde")
         >>> round(q.mu_hat, 3), q.value > 0
         (1.0, True)

@@ -104,7 +104,7 @@ def upper_limit(
     *,
     cl: float = 0.95,
     range: tuple[float, float] | None = None,
-    scan: Sequence[float] | None = None,
+    scan: Sequence[float] | int | None = None,
     test_stat: str = "qtilde",
     calculator: str = "asymptotics",
     toys: int = 2000,
@@ -114,17 +114,13 @@ def upper_limit(
     """The CLs upper limit of the model's POI, observed and expected.
 
     Without ``scan``, TOMS 748 root-finding in ``range`` (default: the POI's bounds, its lower
-    end moved up to 0 if below), asymptotics only; with ``scan``, CLs on those values
-    (asymptotics or toys) and linear interpolation.
+    end moved up to 0 if below), asymptotics only; with ``scan``, CLs on those values (or on
+    that many values spread over ``range`` from 0 up; asymptotics or toys) and linear
+    interpolation.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([12.0, 11.0], [50.0, 52.0], [3.0, 7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [51, 48]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([12.0, 11.0], [50.0, 52.0], [3.0, 7.0], observed=[51, 48])
         >>> limit = upper_limit(Model.from_workspace(ws), range=(0.0, 5.0))
         >>> round(limit.observed, 4)    # pyhf.infer.intervals.upper_limits.upper_limit: 1.0116
         1.0116
@@ -136,6 +132,9 @@ def upper_limit(
     if poi is None:
         raise FitError("the model has no POI; name one in the measurement's config.poi")
 
+    if isinstance(scan, (int, np.integer)):
+        lo, hi = range or model.parameters.bounds[model.parameters.poi_index]
+        scan = np.linspace(max(lo, 0.0), hi, int(scan))
     if scan is not None:
         values = np.sort(np.asarray(scan, dtype=np.float64))
         if calculator == "asymptotics":

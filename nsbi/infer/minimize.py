@@ -21,7 +21,7 @@ from nsbi.infer.curvature import positive_definite
 from nsbi.infer.fit_health import AT_LIMIT, edm_goal, judge_minimum
 from nsbi.model import Model, pyhf_torch_backend
 
-__all__ = ["FitResult", "minimize", "DEFAULT_TOLERANCE"]
+__all__ = ["FitResult", "minimize", "DEFAULT_TOLERANCE", "Objective"]
 
 #: MIGRAD tolerance: it stops when the estimated distance to the minimum is below
 #: 0.002 * tolerance * errordef. 0.01 (10x tighter than iminuit's default) costs a few calls with
@@ -147,11 +147,11 @@ def _minos_text(interval: tuple[float, float] | None) -> str:
     return "" if interval is None else f"{interval[0]:+.4g} / {interval[1]:+.4g}"
 
 
-#: the NLL MIGRAD sees where the model's is NaN or infinite (see :meth:`_Objective.value`)
+#: the NLL MIGRAD sees where the model's is NaN or infinite (see :meth:`Objective.value`)
 NONFINITE_NLL = 1e30
 
 
-class _Objective:
+class Objective:
     """NLL, gradient and Hessian of a model as numpy callables for iminuit.
 
     iminuit asks for the value and the gradient at the same point, so the value computed
@@ -320,7 +320,7 @@ def off_kinks(start: np.ndarray, fixed: Sequence[bool], bounds) -> np.ndarray:
 
 
 def _newton_polish(
-    objective: _Objective,
+    objective: Objective,
     x: np.ndarray,
     hessian: np.ndarray,
     bounds,
@@ -414,7 +414,7 @@ def minimize(
 
     if all(fixed):  # nothing to minimise: the NLL at the fixed point
         with pyhf_torch_backend():
-            value = _Objective(lambda p: model.nll(p, weights)).value(start)
+            value = Objective(lambda p: model.nll(p, weights)).value(start)
         zeros = np.zeros(len(start))
         return FitResult(
             names=list(space.names),
@@ -437,7 +437,7 @@ def minimize(
     names = [n for n, f in zip(space.names, free, strict=True) if f]
     bounds = [b for b, f in zip(space.bounds, free, strict=True) if f]
     base, index = torch.from_numpy(start.copy()), torch.from_numpy(np.flatnonzero(free))
-    objective = _Objective(
+    objective = Objective(
         lambda p: model.nll(base.index_put((index,), p), weights), model.twice_differentiable
     )
     goal = edm_goal(tolerance)
@@ -530,7 +530,7 @@ def minimize(
 
 
 def _minos(
-    objective: _Objective,
+    objective: Objective,
     x: np.ndarray,
     covariance: np.ndarray,
     bounds,

@@ -23,14 +23,9 @@ def fit(
     """Unconditional maximum-likelihood fit of every free parameter.
 
     Example:
-        >>> import pyhf
         >>> from nsbi.model import Model
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [70]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[70])
         >>> result = fit(Model.from_workspace(ws))
         >>> result.valid, round(result.value("mu"), 3)
         (True, 2.0)

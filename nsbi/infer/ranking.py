@@ -96,14 +96,8 @@ def ranking(
         parameters: the parameters to rank (default: every free constrained one).
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [65]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu",
-        ...                                                           "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[65])
         >>> [impact] = ranking(Model.from_workspace(ws))
         >>> impact.name, impact.postfit_up < 0 < impact.postfit_down
         ('uncorr_bkguncrt[0]', True)

@@ -90,13 +90,8 @@ def generate(
     ``range(T)``) of the stream ``key``.
 
     Example:
-        >>> import pyhf
-        >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([10.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [60]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([10.0], [50.0], [7.0], observed=[60])
         >>> model = Model.from_workspace(ws)
         >>> toys = generate(model, model.parameter_vector({"mu": 1.0}), 4, key=(7,))
         >>> toys.binned.shape                     # 4 toys: one count, one auxiliary datum

@@ -57,6 +57,10 @@ from __future__ import annotations
 import torch
 
 __all__ = [
+    "INTERPOLATION_CODES",
+    "A_INVERSE",
+    "DEFAULT_INTERPOLATION",
+    "interpolation_problem",
     "code0",
     "code1",
     "code2",
@@ -70,8 +74,34 @@ __all__ = [
     "interpolate",
 ]
 
+#: interpolation codes by modifier type (as the workspace schema allows them)
+INTERPOLATION_CODES = {
+    "normsys": ("code1", "code4"),
+    "histosys": ("code0", "code2", "code4p"),
+    "shape": ("code0", "code1", "code2", "code4", "code4p"),
+}
+
+#: the code of each modifier type unless the measurement or the caller says otherwise (pyhf's)
+DEFAULT_INTERPOLATION = {"normsys": "code4", "histosys": "code4p", "shape": "code4"}
+
+
+def interpolation_problem(kind: str, code: str) -> str | None:
+    """Why ``kind=code`` is not an interpolation nsbi has, or ``None`` when it is.
+
+    Example:
+        >>> interpolation_problem("normsys", "code1") is None
+        True
+        >>> print(interpolation_problem("normsys", "code0")[:50])
+        normsys=code0 is not available; the codes are norm
+    """
+    if code in INTERPOLATION_CODES.get(kind, ()):
+        return None
+    choices = "; ".join(f"{k}: {', '.join(v)}" for k, v in INTERPOLATION_CODES.items())
+    return f"{kind}={code} is not available; the codes are {choices}"
+
+
 # pyhf's A^{-1} for alpha0 = 1 (rows: a_1 .. a_6; columns: the entries of b)
-_A_INVERSE = torch.tensor(
+A_INVERSE = torch.tensor(
     [
         [15 / 16, -15 / 16, -7 / 16, -7 / 16, 1 / 16, -1 / 16],
         [3 / 2, 3 / 2, -9 / 16, 9 / 16, 1 / 16, 1 / 16],
@@ -101,7 +131,7 @@ def code4_coefficients(hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
     b = torch.stack(
         [hi - 1, lo - 1, hi * log_hi, -lo * log_lo, hi * log_hi**2, lo * log_lo**2], dim=-1
     )
-    return b @ _A_INVERSE.to(b.dtype).T
+    return b @ A_INVERSE.to(b.dtype).T
 
 
 def code4(

@@ -26,12 +26,12 @@ import torch
 
 from nsbi.exceptions import FitError, InvalidArgument, InvalidWorkspace, NSBIError, Problem
 from nsbi.model.binned import BinnedChannels
+from nsbi.model.interpolation import DEFAULT_INTERPOLATION, interpolation_problem
 from nsbi.model.unbinned import SparseWeights, UnbinnedChannel
 from nsbi.workspace import Workspace
 from nsbi.workspace.coefficients import coefficient_problems
+from nsbi.workspace.parameters import unbinned_parameters
 from nsbi.workspace.replicas import replica_count
-from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS as _DEFAULTS
-from nsbi.workspace.validation import parameter_kinds
 
 __all__ = ["Model", "ParameterSpace"]
 
@@ -77,29 +77,19 @@ class _Constraint:
     auxdata: float
 
 
-#: interpolation codes by modifier type (as the workspace schema allows them)
-INTERPOLATION_CODES = {
-    "normsys": ("code1", "code4"),
-    "histosys": ("code0", "code2", "code4p"),
-    "shape": ("code0", "code1", "code2", "code4", "code4p"),
-}
-
-
 class Model:
     """A likelihood model built from a :class:`~nsbi.workspace.Workspace` and one measurement.
 
     Example:
         >>> import pyhf, torch
         >>> from nsbi.workspace import Workspace
-        >>> simple = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [55]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([5.0], [50.0], [7.0], observed=[55])
         >>> model = Model.from_workspace(ws)
         >>> model.parameters.names
         ['mu', 'uncorr_bkguncrt[0]']
         >>> pars = torch.tensor(model.parameters.init, dtype=torch.float64)
+        >>> simple = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])
         >>> round(float(model.nll(pars)), 4) == round(-float(simple.logpdf(
         ...     simple.config.suggested_init(), [55.0] + simple.config.auxdata)[0]), 4)
         True
@@ -115,18 +105,19 @@ class Model:
         self.workspace = workspace
         self.measurement = workspace.measurement(measurement)
         config = self.measurement["config"]
-        interpolation = {**config.get("interpolation", {}), **(interpolation or {})}
-        for kind, code in interpolation.items():
-            if code not in INTERPOLATION_CODES.get(kind, ()):
-                choices = ", ".join(f"{k}: {'/'.join(v)}" for k, v in INTERPOLATION_CODES.items())
-                raise NSBIError(f"interpolation {kind}={code} is not available; use {choices}")
+        chosen = {**config.get("interpolation", {}), **(interpolation or {})}
+        for kind, code in chosen.items():
+            problem = interpolation_problem(kind, code)
+            if problem:
+                raise NSBIError(f"interpolation {problem}")
+        interpolation = {**DEFAULT_INTERPOLATION, **chosen}
         self.binned: BinnedChannels | None = None
         binned_spec = workspace.binned_spec()
         if binned_spec is not None:
             poi = config["poi"] if config["poi"] in workspace.binned_parameter_names() else None
             settings = {
-                "normsys": {"interpcode": interpolation.get("normsys", "code4")},
-                "histosys": {"interpcode": interpolation.get("histosys", "code4p")},
+                "normsys": {"interpcode": interpolation["normsys"]},
+                "histosys": {"interpcode": interpolation["histosys"]},
             }
             try:
                 self.binned = BinnedChannels(binned_spec, self.measurement["name"], poi, settings)
@@ -151,8 +142,8 @@ class Model:
         from nsbi.model.tables import build_unbinned_channel  # ratios: only for unbinned models
 
         self._codes = {
-            "normsys_code": interpolation.get("normsys", "code4"),
-            "shape_code": interpolation.get("shape", "code4"),
+            "normsys_code": interpolation["normsys"],
+            "shape_code": interpolation["shape"],
             "stale": "allow" if allow_stale else "check",
         }
         self.unbinned: list[UnbinnedChannel] = [
@@ -170,39 +161,15 @@ class Model:
             names = list(binned.par_names)
             init, bounds, fixed = list(binned.init), list(binned.bounds), list(binned.fixed)
             constrained = [binned.constrained[n.split("[")[0]] for n in binned.par_names]
-        kinds = parameter_kinds(workspace.spec)
-        configured = {p["name"]: p for p in config["parameters"]}
         constraints: list[_Constraint] = []
-        for channel in workspace.unbinned_channels():
-            used = []
-            for sample in channel["samples"]:
-                used += [m["name"] for m in sample["modifiers"]]
-                if "coefficient" in sample:
-                    from nsbi.workspace import parse
-
-                    used += sorted(parse(sample["coefficient"]).names)
-            for name in used:
-                if name in names:
-                    continue
-                kind = kinds[name]
-                value, bound = _DEFAULTS[kind]
-                settings = configured.get(name, {})
-                if kind == "lumi":
-                    value = settings.get("auxdata", [1.0])[0]
-                    bound = (0.0, 10.0)
-                value = settings.get("inits", [value])[0]
-                bound = tuple(settings.get("bounds", [bound])[0])
-                names.append(name)
-                init.append(float(value))
-                bounds.append((float(bound[0]), float(bound[1])))
-                fixed.append(bool(settings.get("fixed", False)))
-                constrained.append(kind != "free")
-                if kind == "gaussian":
-                    constraints.append(_Constraint(len(names) - 1, 1.0, 0.0))
-                elif kind == "lumi":
-                    constraints.append(
-                        _Constraint(len(names) - 1, settings["sigmas"][0], settings["auxdata"][0])
-                    )
+        for parameter in unbinned_parameters(workspace.spec, config, skip=set(names)):
+            names.append(parameter.name)
+            init.append(parameter.init)
+            bounds.append(parameter.bounds)
+            fixed.append(parameter.fixed)
+            constrained.append(parameter.constrained)
+            if parameter.constrained:
+                constraints.append(_Constraint(len(names) - 1, parameter.sigma, parameter.auxdata))
         poi = config["poi"]
         if poi not in names:
             raise FitError(f"POI {poi!r} is not a parameter of the model")

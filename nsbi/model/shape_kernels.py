@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 import torch
 
-from nsbi.model.interpolation import _A_INVERSE
+from nsbi.model.interpolation import A_INVERSE
 
 __all__ = ["derivative_times", "linear_log_factors", "polynomial_log_factors"]
 
@@ -178,7 +178,7 @@ def polynomial_log_factors(
     """
     segments = tuple((int(a), int(b)) for a, b in segments)
     n, n_pairs = log_hi.shape
-    inverse = _A_INVERSE.to(torch.float64)
+    inverse = A_INVERSE.to(torch.float64)
     powers = torch.stack([alpha**m for m in range(1, 7)])  # (6, P)
     slopes = torch.stack([m * alpha ** (m - 1) for m in range(1, 7)])
     beta, beta_prime = inverse.T @ powers, inverse.T @ slopes  # (6, P): beta_q(alpha_p)

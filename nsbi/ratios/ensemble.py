@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nsbi._version import __version__
 from nsbi.ratios.classifier import RatioClassifier
 from nsbi.ratios.training import TrainingConfig, TrainingHistory, train_classifier
 
@@ -45,9 +46,12 @@ __all__ = [
     "inputs_checksum",
     "ensemble_checksum",
     "AGGREGATIONS",
+    "DEFAULT_AGGREGATION",
 ]
 
 AGGREGATIONS = ("mean_ratio", "mean_log_ratio")
+#: how members are combined unless told otherwise (``nsbi train``; part of the stored checksum)
+DEFAULT_AGGREGATION = "mean_log_ratio"
 
 
 def inputs_checksum(*arrays: np.ndarray | None, config: dict | None = None) -> str:
@@ -113,7 +117,7 @@ class RatioEnsemble:
 
     members: list[RatioClassifier]
     observables: list[str]
-    aggregation: str = "mean_log_ratio"
+    aggregation: str = DEFAULT_AGGREGATION
     log_normalisation: float = 0.0
     metadata: dict = field(default_factory=dict)
 
@@ -209,7 +213,7 @@ def train_ensemble(
     config: TrainingConfig | None = None,
     members: int = 5,
     *,
-    aggregation: str = "mean_log_ratio",
+    aggregation: str = DEFAULT_AGGREGATION,
     progress: bool = False,
     client=None,
     name: str = "ensemble",
@@ -250,7 +254,6 @@ def train_ensemble(
         results = [_train_member(job) for job in jobs]
     nets = [net for net, _ in results]
     histories: list[TrainingHistory] = [history for _, history in results]
-    from nsbi import __version__
 
     ensemble = RatioEnsemble(
         nets,

@@ -28,7 +28,8 @@ __all__ = ["save_ensemble", "load_ensemble", "read_metadata", "RatioModelError",
 
 FORMAT_VERSION = 1
 _WEIGHTS = "members.safetensors"
-_METADATA = "ensemble.json"
+#: the metadata file of a stored ensemble (beside its safetensors weights)
+METADATA_FILE = "ensemble.json"
 
 
 class RatioModelError(NSBIError):
@@ -64,7 +65,7 @@ def save_ensemble(ensemble: RatioEnsemble, directory: str | Path) -> Path:
     with atomic_directory(directory) as tmp:
         save_file(tensors, str(tmp / _WEIGHTS))
         metadata["weights_sha256"] = _sha256(tmp / _WEIGHTS)
-        (tmp / _METADATA).write_text(json.dumps(metadata, indent=1) + "\n")
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
     return directory
 
 
@@ -78,9 +79,9 @@ def _sha256(path: Path) -> str:
 
 def read_metadata(directory: str | Path) -> dict:
     """The JSON metadata of a saved ensemble (checksum, observables, ...)."""
-    path = Path(directory) / _METADATA
+    path = Path(directory) / METADATA_FILE
     old = Path(directory).with_name(f".{Path(directory).name}.old")
-    if not path.is_file() and (old / _METADATA).is_file():
+    if not path.is_file() and (old / METADATA_FILE).is_file():
         raise RatioModelError(
             f"no ratio model at {Path(directory)}, but an intact earlier copy is at {old} (a "
             f"save was interrupted between its two renames): rename {old.name} back to "
@@ -88,7 +89,7 @@ def read_metadata(directory: str | Path) -> dict:
         )
     if not path.is_file():
         raise RatioModelError(
-            f"no ratio model at {Path(directory)} (missing {_METADATA}); "
+            f"no ratio model at {Path(directory)} (missing {METADATA_FILE}); "
             "train it with `nsbi train WORKSPACE`"
         )
     try:
@@ -116,7 +117,7 @@ def load_ensemble(directory: str | Path) -> RatioEnsemble:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise RatioModelError(
-            f"{directory / _METADATA}: malformed metadata ({type(error).__name__}: {error}); "
+            f"{directory / METADATA_FILE}: malformed metadata ({type(error).__name__}: {error}); "
             "retrain with `nsbi train --force`"
         ) from None
 
@@ -134,7 +135,7 @@ def _load(directory: Path) -> RatioEnsemble:
     stored = metadata.get("weights_sha256")
     if stored is not None and _sha256(weights_path) != stored:
         raise RatioModelError(
-            f"{weights_path}: its SHA-256 differs from the one stored in {_METADATA} (the file "
+            f"{weights_path}: its SHA-256 differs from the one stored in {METADATA_FILE} (the file "
             "was modified or damaged); retrain with `nsbi train --force`"
         )
     try:

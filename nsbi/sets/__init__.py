@@ -3,8 +3,8 @@ statistics and posteriors from simulated datasets, without parameterising the nu
 
 - :mod:`nsbi.sets.deep_set`: the permutation-invariant network (encoder, weighted sum pooling,
   head aware of the cardinality);
-- :mod:`nsbi.sets.sources`: training datasets from a simulator or from any nsbi workspace model
-  by Poisson reweighting;
+- :mod:`nsbi.sets.sources`: the roles of a source of training datasets, and the source of any
+  nsbi workspace model by Poisson reweighting (toy sources: :mod:`nsbi.simulators.sources`);
 - :mod:`nsbi.sets.profile_statistic`: the learned profile test statistic
   :math:`t_\text{ML}(\theta; \{x\})`, its training, save and load;
 - :mod:`nsbi.sets.agreement`: its rank agreement with the exact profile likelihood ratio;
@@ -44,14 +44,12 @@ from nsbi.sets.profile_statistic import (
     train_statistic,
 )
 from nsbi.sets.sources import (
-    BumpHuntSource,
-    HierarchicalNormalSource,
-    LensingSource,
-    MultivariateNormalSource,
-    SimulatorSource,
+    HierarchicalSource,
+    PosteriorSource,
+    StatisticSource,
     WorkspaceSource,
 )
-from nsbi.sets.training import TrainingHistory, optimise
+from nsbi.sets.training import SetTrainingHistory, StepSchedule, optimise
 from nsbi.sets.transformer import CausalSetTransformer
 
 __all__ = [
@@ -62,14 +60,12 @@ __all__ = [
     "LearnedStatistic",
     "SetModelError",
     "StatisticTraining",
-    "TrainingHistory",
+    "SetTrainingHistory",
+    "StepSchedule",
     "grid_argmin",
     "load_statistic",
     "save_statistic",
     "train_statistic",
-    "SimulatorSource",
-    "MultivariateNormalSource",
-    "BumpHuntSource",
     "SetPosterior",
     "DatasetPosterior",
     "expected_coverage",
@@ -78,12 +74,13 @@ __all__ = [
     "save_posterior",
     "load_posterior",
     "WorkspaceSource",
+    "StatisticSource",
+    "PosteriorSource",
+    "HierarchicalSource",
     "optimise",
     "CausalSetTransformer",
     "HierarchicalPosterior",
     "HierarchicalTraining",
-    "HierarchicalNormalSource",
-    "LensingSource",
     "ImageEncoder",
     "train_hierarchical",
     "save_hierarchical",

@@ -36,12 +36,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["DeepSet", "ACTIVATIONS", "feature_scaler", "sum_pool"]
+__all__ = ["DeepSet", "ACTIVATIONS", "feature_scaler", "sum_pool", "mlp"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
-def _mlp(widths: Sequence[int], activation: str, final_activation: bool = False) -> nn.Sequential:
+def mlp(widths: Sequence[int], activation: str, final_activation: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers.append(nn.Linear(a, b))
@@ -150,10 +150,10 @@ class DeepSet(nn.Module):
             "passthrough": bool(passthrough),
         }
         self.scale = float(scale)
-        self.encoder = _mlp([n_features, *encoder, embedding], activation, final_activation=True)
+        self.encoder = mlp([n_features, *encoder, embedding], activation, final_activation=True)
         width = embedding + (n_features if passthrough else 0)
         pooled_width = width + 1 if summary == "sum" else 2 * width + 2
-        self.head = _mlp([pooled_width + n_context, *head, n_outputs], activation)
+        self.head = mlp([pooled_width + n_context, *head, n_outputs], activation)
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_scale", torch.ones(n_features))
         self.register_buffer("context_mean", torch.zeros(n_context))

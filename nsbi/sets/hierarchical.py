@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from nsbi.sets.deep_set import ACTIVATIONS, _mlp
-from nsbi.sets.posterior import make_head
-from nsbi.sets.storage import load_set_weights, read_set_metadata, write_set_model
-from nsbi.sets.training import TrainingHistory, optimise
+from nsbi.sets.deep_set import ACTIVATIONS, mlp
+from nsbi.sets.heads import make_head
+from nsbi.sets.storage import load_set_model, save_set_model
+from nsbi.sets.training import SetTrainingHistory, optimise
 
 __all__ = [
     "HierarchicalPosterior",
@@ -182,13 +182,13 @@ class HierarchicalPosterior(nn.Module):
         if element == "mlp":
             if n_features < 1:
                 raise ValueError("an 'mlp' element encoder needs n_features >= 1")
-            self.encoder = _mlp([n_features, *encoder, 2 * features], activation)
+            self.encoder = mlp([n_features, *encoder, 2 * features], activation)
         else:
             self.encoder = ImageEncoder(2 * features, **(image or {}))
         self.global_head = make_head(global_head, n_global, flow)
         self.local_head = make_head(local_head, n_local, flow)
-        self.decoder = _mlp([2 * features + 2, *decoder, self.global_head.n_inputs], activation)
-        self.conditioner = _mlp(
+        self.decoder = mlp([2 * features + 2, *decoder, self.global_head.n_inputs], activation)
+        self.conditioner = mlp(
             [features + n_global, *decoder, self.local_head.n_inputs], activation
         )
         for name in ("feature", "global", "local"):
@@ -293,7 +293,7 @@ def train_hierarchical(source, config: HierarchicalTraining | None = None, progr
     pairs of (mean, std), ``element``).
 
     Example:
-        >>> from nsbi.sets.sources import HierarchicalNormalSource
+        >>> from nsbi.simulators import HierarchicalNormalSource
         >>> config = HierarchicalTraining(steps=10, batch=8, validation=16, eval_every=5,
         ...     network={"features": 4, "encoder": [8], "decoder": [8]})
         >>> model, history = train_hierarchical(HierarchicalNormalSource(n_max=10), config)
@@ -329,16 +329,14 @@ def train_hierarchical(source, config: HierarchicalTraining | None = None, progr
         log_global, log_local = model.log_prob(theta, z, x, mask)
         return -(log_global.mean() + config.local_weight * log_local.sum(-1).mean())
 
-    history: TrainingHistory = optimise(
+    history: SetTrainingHistory = optimise(
         model,
         optimiser,
         loss,
         lambda: _tensors(source.sample(config.batch, rng)),
         validation,
-        config.steps,
-        config.eval_every,
-        config.schedule,
-        "hierarchical posterior" if progress else None,
+        config,
+        progress="hierarchical posterior" if progress else None,
     )
     model.metadata = {
         "training": dataclasses.asdict(config),
@@ -366,22 +364,16 @@ def save_hierarchical(model: HierarchicalPosterior, directory: str | Path) -> Pa
         >>> all(torch.equal(a, b) for a, b in zip(again.sample(x, mask, 4), net.sample(x, mask, 4)))
         True
     """
-    from nsbi import __version__
 
-    metadata = {
-        "kind": "hierarchical_posterior",
-        "network": model.config,
-        "nsbi_version": __version__,
-        **getattr(model, "metadata", {}),
-    }
-    return write_set_model(directory, model, _METADATA, metadata)
+    return save_set_model(directory, model, "hierarchical_posterior", _METADATA,
+                          **getattr(model, "metadata", {}))  # fmt: skip
 
 
 def load_hierarchical(directory: str | Path) -> HierarchicalPosterior:
     """Read a model written by :func:`save_hierarchical` (weights only, no pickle)."""
-    metadata, path = read_set_metadata(
-        directory, _METADATA, "hierarchical_posterior", "hierarchical posterior"
-    )
-    model = load_set_weights(HierarchicalPosterior(**metadata["network"]), directory, path)
+    model, metadata = load_set_model(
+        directory, "hierarchical_posterior", _METADATA, "hierarchical posterior",
+        lambda metadata: HierarchicalPosterior(**metadata["network"]),
+    )  # fmt: skip
     model.metadata = {k: v for k, v in metadata.items() if k in ("training", "source", "history")}
-    return model.eval()
+    return model

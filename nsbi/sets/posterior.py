@@ -63,8 +63,10 @@ from torch import nn
 from torch.distributions import MultivariateNormal
 
 from nsbi.sets.deep_set import DeepSet, feature_scaler
-from nsbi.sets.storage import load_set_weights, read_set_metadata, write_set_model
-from nsbi.sets.training import TrainingHistory, optimise
+from nsbi.sets.heads import make_head
+from nsbi.sets.storage import load_set_model, save_set_model
+from nsbi.sets.training import SetTrainingHistory, optimise
+from nsbi.sets.transformer import CausalSetTransformer
 
 __all__ = [
     "SetPosterior",
@@ -78,66 +80,6 @@ __all__ = [
 ]
 
 _METADATA = "posterior.json"
-
-
-class GaussianHead(nn.Module):
-    r""":math:`\mathcal{N}(m, LL^T)` from ``P + P(P+1)/2`` inputs (mean, then the lower
-    triangle row by row, diagonal through exp: widths spanning decades, as from :math:`N = 1`
-    to 200 events, are then equally easy to reach; softplus was 15-25% too narrow at N = 1)."""
-
-    def __init__(self, n_parameters: int):
-        super().__init__()
-        self.n_parameters = n_parameters
-        self.n_inputs = n_parameters + n_parameters * (n_parameters + 1) // 2
-        self.register_buffer(
-            "rows", torch.tril_indices(n_parameters, n_parameters)[0], persistent=False
-        )
-        self.register_buffer(
-            "cols", torch.tril_indices(n_parameters, n_parameters)[1], persistent=False
-        )
-
-    def forward(self, h: torch.Tensor) -> MultivariateNormal:
-        P = self.n_parameters
-        loc = h[..., :P]
-        entries = h[..., P:]
-        diagonal = self.rows == self.cols
-        entries = torch.where(diagonal, torch.exp(entries.clamp(-12, 8)), entries)
-        tril = h.new_zeros(*h.shape[:-1], P, P)
-        tril[..., self.rows, self.cols] = entries
-        return MultivariateNormal(loc, scale_tril=tril)
-
-
-class FlowHead(nn.Module):
-    """A zuko neural spline flow over ``P`` parameters conditioned on ``n_inputs`` features."""
-
-    def __init__(self, n_parameters: int, n_inputs: int, transforms: int = 3, hidden=(64, 64)):
-        super().__init__()
-        import zuko
-
-        self.n_parameters = n_parameters
-        self.n_inputs = n_inputs
-        self.flow = zuko.flows.NSF(
-            n_parameters, n_inputs, transforms=transforms, hidden_features=tuple(hidden)
-        )
-
-    def forward(self, h: torch.Tensor):
-        return self.flow(h)
-
-
-def make_head(head: str, n_parameters: int, flow: dict | None = None) -> nn.Module:
-    """The density head ``"gaussian"`` or ``"flow"`` (options ``context``, ``transforms``,
-    ``hidden``) over ``n_parameters``; its ``n_inputs`` is the width its conditioner needs."""
-    if head == "gaussian":
-        return GaussianHead(n_parameters)
-    if head == "flow":
-        flow = flow or {}
-        return FlowHead(
-            n_parameters,
-            int(flow.get("context", 32)),
-            int(flow.get("transforms", 3)),
-            flow.get("hidden", (64, 64)),
-        )
-    raise ValueError(f"head {head!r}; expected 'gaussian' or 'flow'")
 
 
 class BayesianAggregation(nn.Module):
@@ -495,13 +437,13 @@ def train_posterior(
     config: PosteriorTraining | None = None,
     progress: bool = False,
     callback=None,
-) -> tuple[nn.Module, TrainingHistory]:
+) -> tuple[nn.Module, SetTrainingHistory]:
     """Train a :class:`SetPosterior` on ``source`` (``sample(n, rng) -> (theta, x, mask)``
     from the prior predictive, ``n_features``, ``n_parameters``, ``prior_moments()``; see
     :mod:`nsbi.sets.sources`).
 
     Example:
-        >>> from nsbi.sets.sources import MultivariateNormalSource
+        >>> from nsbi.simulators import MultivariateNormalSource
         >>> config = PosteriorTraining(steps=20, batch=16, validation=32, eval_every=10,
         ...     network={"encoder": [16], "embedding": 8, "decoder": [16]})
         >>> model, history = train_posterior(MultivariateNormalSource(n_max=20), config)
@@ -515,8 +457,6 @@ def train_posterior(
     theta_val, x_val, w_val = validation
     network = dict(config.network)
     if network.pop("architecture", "deep_set") == "transformer":
-        from nsbi.sets.transformer import CausalSetTransformer
-
         model = CausalSetTransformer(source.n_features, source.n_parameters, **network)
         model.set_scalers(*feature_scaler(x_val, w_val), *source.prior_moments())
     else:
@@ -545,11 +485,9 @@ def train_posterior(
         loss,
         lambda: _tensors(source.sample(config.batch, rng)),
         validation,
-        config.steps,
-        config.eval_every,
-        config.schedule,
-        "set posterior" if progress else None,
-        callback,
+        config,
+        progress="set posterior" if progress else None,
+        callback=callback,
     )
     model.metadata = {
         "training": dataclasses.asdict(config),
@@ -579,29 +517,19 @@ def save_posterior(model: nn.Module, directory: str | Path) -> Path:
         >>> torch.equal(again.posterior(x).sample(4), model.posterior(x).sample(4))
         True
     """
-    from nsbi import __version__
-    from nsbi.sets.transformer import CausalSetTransformer
 
-    transformer = isinstance(model, CausalSetTransformer)
-    metadata = {
-        "kind": "set_posterior",
-        "architecture": "transformer" if transformer else "deep_set",
-        "network": model.config,
-        "nsbi_version": __version__,
-        **getattr(model, "metadata", {}),
-    }
-    return write_set_model(directory, model, _METADATA, metadata)
+    architecture = "transformer" if isinstance(model, CausalSetTransformer) else "deep_set"
+    return save_set_model(directory, model, "set_posterior", _METADATA,
+                          architecture=architecture, **getattr(model, "metadata", {}))  # fmt: skip
 
 
 def load_posterior(directory: str | Path) -> nn.Module:
     """Read a posterior written by :func:`save_posterior` (weights only, no pickle)."""
-    metadata, path = read_set_metadata(directory, _METADATA, "set_posterior", "set posterior")
-    if metadata.get("architecture") == "transformer":
-        from nsbi.sets.transformer import CausalSetTransformer
 
-        model = CausalSetTransformer(**metadata["network"])
-    else:
-        model = SetPosterior(**metadata["network"])
-    load_set_weights(model, directory, path)
+    def build(metadata: dict) -> nn.Module:
+        transformer = metadata.get("architecture") == "transformer"
+        return (CausalSetTransformer if transformer else SetPosterior)(**metadata["network"])
+
+    model, metadata = load_set_model(directory, "set_posterior", _METADATA, "set posterior", build)
     model.metadata = {k: v for k, v in metadata.items() if k in ("training", "source", "history")}
-    return model.eval()
+    return model

@@ -49,14 +49,15 @@ import torch
 
 from nsbi.model.unbinned import SparseWeights
 from nsbi.sets.deep_set import DeepSet, feature_scaler
-from nsbi.sets.storage import SetModelError, load_set_weights, read_set_metadata, write_set_model
-from nsbi.sets.training import TrainingHistory, optimise
+from nsbi.sets.sources import WorkspaceSource
+from nsbi.sets.storage import SetModelError, load_set_model, save_set_model
+from nsbi.sets.training import SetTrainingHistory, optimise
 
 __all__ = [
     "LearnedStatistic",
     "grid_argmin",
     "StatisticTraining",
-    "TrainingHistory",
+    "SetTrainingHistory",
     "train_statistic",
     "save_statistic",
     "load_statistic",
@@ -106,6 +107,43 @@ class StatisticTraining:
         :math:`10^{-3}` (set-wide), constant, 30000 steps of 100 + 100 datasets."""
         settings = {"steps": 30000, "lr_element": 1e-4, "lr_set": 1e-3, "schedule": "constant"}
         return cls(**{**settings, **changes})
+
+    @classmethod
+    def for_source(
+        cls,
+        source,
+        *,
+        paper: bool = False,
+        theta_range: tuple[float, float] | None = None,
+        delta_range: tuple[float, float] | None = None,
+        validation: int | None = None,
+        **changes,
+    ) -> StatisticTraining:
+        r"""The settings ``nsbi train-statistic`` uses for ``source``: a workspace's tests
+        :math:`\theta_0` over the POI's bounds with :math:`\Delta` from 1/8 to 1/2 of them and
+        validates on 200 datasets per class (each a weight vector over every reference event);
+        a simulator keeps the defaults (1000). ``paper``: :meth:`paper`'s settings.
+        ``changes`` that are ``None`` are ignored.
+
+        Example:
+            >>> from nsbi.simulators import SimulatorSource
+            >>> StatisticTraining.for_source(SimulatorSource(), steps=None).theta_range
+            (3.0, 7.0)
+        """
+        settings = {k: v for k, v in changes.items() if v is not None}
+        if isinstance(source, WorkspaceSource):
+            space = source.model.parameters
+            lo, hi = space.bounds[space.poi_index]
+            settings["theta_range"] = (lo, hi)
+            settings["delta_range"] = ((hi - lo) / 8, (hi - lo) / 2)
+            settings["validation"] = 200
+        if theta_range is not None:
+            settings["theta_range"] = tuple(theta_range)
+        if delta_range is not None:
+            settings["delta_range"] = tuple(delta_range)
+        if validation is not None:
+            settings["validation"] = validation
+        return cls.paper(**settings) if paper else cls(**settings)
 
 
 class LearnedStatistic:
@@ -247,12 +285,12 @@ def train_statistic(
     config: StatisticTraining | None = None,
     progress: bool = False,
     callback: Callable[[int, float], None] | None = None,
-) -> tuple[LearnedStatistic, TrainingHistory]:
+) -> tuple[LearnedStatistic, SetTrainingHistory]:
     r"""Train :math:`t_\text{ML}` on datasets of ``source`` (:mod:`nsbi.sets.sources`) with the
     scheme of the module docstring; returns the statistic with the best validated weights.
 
     Example:
-        >>> from nsbi.sets.sources import SimulatorSource
+        >>> from nsbi.simulators import SimulatorSource
         >>> config = StatisticTraining(steps=20, batch=16, validation=32, eval_every=10,
         ...     network={"encoder": [8], "embedding": 4, "head": [8]})
         >>> statistic, history = train_statistic(SimulatorSource(), config)
@@ -299,11 +337,9 @@ def train_statistic(
         loss,
         lambda: _labelled_batch(source, config.batch, config, generator),
         validation,
-        config.steps,
-        config.eval_every,
-        config.schedule,
-        "learned statistic" if progress else None,
-        callback,
+        config,
+        progress="learned statistic" if progress else None,
+        callback=callback,
     )
     metadata = {
         "training": dataclasses.asdict(config),
@@ -327,26 +363,19 @@ def save_statistic(statistic: LearnedStatistic, directory: str | Path) -> Path:
         ...     .on_grid(x, w, [1.0])))
         True
     """
-    from nsbi import __version__
 
-    metadata = {
-        "kind": "learned_statistic",
-        "poi": statistic.poi,
-        "observables": list(statistic.observables),
-        "network": statistic.network.config,
-        "nsbi_version": __version__,
-        **statistic.metadata,
-    }
-    return write_set_model(directory, statistic.network, _METADATA, metadata)
+    return save_set_model(
+        directory, statistic.network, "learned_statistic", _METADATA, poi=statistic.poi,
+        observables=list(statistic.observables), **statistic.metadata,
+    )  # fmt: skip
 
 
 def load_statistic(directory: str | Path) -> LearnedStatistic:
     """Read a statistic written by :func:`save_statistic` (weights only, no pickle)."""
-    metadata, path = read_set_metadata(
-        directory, _METADATA, "learned_statistic", "learned statistic",
-        "train one with `nsbi train-statistic`",
+    network, metadata = load_set_model(
+        directory, "learned_statistic", _METADATA, "learned statistic",
+        lambda metadata: DeepSet(**metadata["network"]), "train one with `nsbi train-statistic`",
     )  # fmt: skip
-    network = load_set_weights(DeepSet(**metadata["network"]), directory, path)
     extra = {
         k: v
         for k, v in metadata.items()

@@ -1,88 +1,102 @@
-r"""Sources of training datasets for set networks: whole datasets drawn at a value of the
-parameter of interest, with the nuisance parameters drawn at random.
+r"""Sources of training datasets for set networks: the roles a source plays, and the source
+built from any nsbi workspace.
 
-A source has ``n_features``, ``observables`` and ``sample(theta, generator) -> (x, weights)``:
+A source of datasets for the learned profile statistic (:class:`StatisticSource`) has
+``n_features``, ``observables``, ``poi`` and ``sample(theta, generator) -> (x, weights)``:
 ``x`` is ``(B, N, d)`` (one padded set per dataset, ``weights`` a 0/1 mask) or ``(N, d)``
 (events shared by every dataset, ``weights`` their Poisson counts), see
-:mod:`nsbi.sets.deep_set`.
+:mod:`nsbi.sets.deep_set`. Posterior estimators (:mod:`nsbi.sets.posterior`) draw from the
+prior predictive instead (:class:`PosteriorSource`): ``sample(n, rng) -> (theta, x, mask)``
+with ``theta`` from the prior; hierarchical ones (:class:`HierarchicalSource`) also return the
+local parameters, ``(theta, z, x, mask)``. The toy sources live beside their simulators
+(:mod:`nsbi.simulators.sources`).
 
-- :class:`SimulatorSource`: the signal-plus-background mixture of section 3.2 of
-  arXiv:2306.12584, :math:`\theta_\nu \sim U(0.5, 2)` per dataset (appendix A.2).
-- :class:`WorkspaceSource`: any nsbi model with one unbinned channel, by Poisson reweighting of
-  its simulated reference events at :math:`(\mu, \alpha)` (the ATLAS NSBI method, as in
-  :mod:`nsbi.infer.toys`): :math:`w_i \sim \text{Pois}(\omega_i\lambda(x_i|\mu,\alpha)/
-  p_\text{ref}(x_i))`. Constrained nuisance parameters are drawn from their constraint
-  (:math:`\alpha \sim \mathcal{N}(\alpha_0, \sigma)`, clipped to the bounds), free ones
-  uniformly between ``free_range`` times their initial value (default 0.5 to 2, as
-  :math:`\theta_\nu` in the paper). This is amortised profiling of a real analysis model: the
-  network never sees :math:`\alpha`.
-
-Posterior estimators (:mod:`nsbi.sets.posterior`) draw from the prior predictive instead:
-``sample(n, rng) -> (theta, x, mask)`` with ``theta`` from the prior.
-
-- :class:`MultivariateNormalSource`: section 3.1, :math:`N \sim U(1, N_\text{max})` elements.
-- :class:`BumpHuntSource`: section 3.3, 100 events; the target is the signal fraction
-  :math:`\theta` alone (``parameters=(0,)``, the resonance position marginalised) or both.
+:class:`WorkspaceSource` serves any nsbi model with one unbinned channel, by Poisson
+reweighting of its simulated reference events at :math:`(\mu, \alpha)` (the ATLAS NSBI
+method, as in :mod:`nsbi.infer.toys`): :math:`w_i \sim \text{Pois}(\omega_i\lambda(x_i|\mu,
+\alpha)/p_\text{ref}(x_i))`. Constrained nuisance parameters are drawn from their constraint
+(:math:`\alpha \sim \mathcal{N}(\alpha_0, \sigma)`, clipped to the bounds), free ones
+uniformly between ``free_range`` times their initial value (default 0.5 to 2, as
+:math:`\theta_\nu` in arXiv:2306.12584). This is amortised profiling of a real analysis model:
+the network never sees :math:`\alpha`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from nsbi.exceptions import NSBIError
-from nsbi.simulators.bump_hunt import BumpHuntToy
-from nsbi.simulators.hierarchical_normal import HierarchicalNormalToy
-from nsbi.simulators.lensing import LensingSimulator
-from nsbi.simulators.mvn import MultivariateNormalToy
-from nsbi.simulators.signal_background import SignalBackgroundMixture
+from nsbi.model import Model
+from nsbi.workspace import Workspace
+from nsbi.workspace.events import observed_events, reference_events
+from nsbi.workspace.holdout import HELD_OUT
 
-__all__ = [
-    "SimulatorSource",
-    "WorkspaceSource",
-    "MultivariateNormalSource",
-    "BumpHuntSource",
-    "HierarchicalNormalSource",
-    "LensingSource",
-]
+__all__ = ["StatisticSource", "PosteriorSource", "HierarchicalSource", "WorkspaceSource"]
 
 
-@dataclass
-class SimulatorSource:
-    r"""Datasets of :class:`~nsbi.simulators.SignalBackgroundMixture` with a random
-    :math:`\theta_\nu \sim U(\text{nuisance\_range})`.
+@runtime_checkable
+class StatisticSource(Protocol):
+    """Datasets at given values of the POI, nuisances drawn inside (``train_statistic``)."""
 
-    Example:
-        >>> source = SimulatorSource()
-        >>> x, w = source.sample(torch.tensor([5.0, 5.0]), torch.Generator().manual_seed(0))
-        >>> x.shape[0], x.shape[2], w.shape == x.shape[:2]
-        (2, 1, True)
-    """
-
-    simulator: SignalBackgroundMixture = field(default_factory=SignalBackgroundMixture)
-    nuisance_range: tuple[float, float] = (0.5, 2.0)
-    n_features: int = 1
-    observables: tuple[str, ...] = ("x",)
-    poi: str = "theta"
+    n_features: int
+    observables: tuple[str, ...]
+    poi: str
 
     def sample(
         self, theta: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        lo, hi = self.nuisance_range
-        nu = lo + (hi - lo) * torch.rand(len(theta), generator=generator, dtype=torch.float64)
-        return self.simulator.simulate(theta.clamp_min(0.0), nu, generator)
+        """``(x, weights)`` of ``len(theta)`` datasets."""
+        ...
 
     def describe(self) -> dict:
-        return {
-            "kind": "simulator",
-            "simulator": type(self.simulator).__name__,
-            "settings": dataclasses.asdict(self.simulator),
-            "nuisance_range": list(self.nuisance_range),
-        }
+        """What the source is, for the model's metadata."""
+        ...
+
+
+@runtime_checkable
+class PosteriorSource(Protocol):
+    """Prior-predictive datasets (``train_posterior``)."""
+
+    @property
+    def n_features(self) -> int: ...
+
+    @property
+    def n_parameters(self) -> int: ...
+
+    def prior_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of the prior, to standardise the parameters."""
+        ...
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(theta, x, mask)`` of ``n`` datasets."""
+        ...
+
+    def describe(self) -> dict: ...
+
+
+@runtime_checkable
+class HierarchicalSource(Protocol):
+    """Prior-predictive datasets with global and per-element parameters
+    (``train_hierarchical``)."""
+
+    n_min: int
+    n_max: int
+    element: str
+    n_global: int
+    n_local: int
+
+    def prior_moments(self) -> tuple:
+        """``((global mean, std), (local mean, std))``."""
+        ...
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple:
+        """``(theta, z, x, mask)`` of ``n`` datasets."""
+        ...
+
+    def describe(self) -> dict: ...
 
 
 class WorkspaceSource:
@@ -157,11 +171,6 @@ class WorkspaceSource:
     ) -> WorkspaceSource:
         """The source of a workspace (a :class:`~nsbi.workspace.Workspace` or a path) whose only
         channel is unbinned: its model, reference events and observed events."""
-        from nsbi.model import Model
-        from nsbi.workspace import Workspace
-        from nsbi.workspace.events import observed_events, reference_events
-        from nsbi.workspace.holdout import HELD_OUT
-
         if not isinstance(workspace, Workspace):
             workspace = Workspace.load(workspace)
         model = Model.from_workspace(workspace, measurement, interpolation)
@@ -202,155 +211,3 @@ class WorkspaceSource:
     def describe(self) -> dict:
         return {"kind": "workspace", "channel": self.channel.name,
                 "free_range": list(self.free_range)}  # fmt: skip
-
-
-@dataclass
-class MultivariateNormalSource:
-    r"""Prior-predictive datasets of :class:`~nsbi.simulators.MultivariateNormalToy` with
-    :math:`N \sim U(n_\text{min}, n_\text{max})` elements each, padded to ``n_max``.
-
-    Example:
-        >>> theta, x, mask = MultivariateNormalSource(n_max=10).sample(4, np.random.default_rng(0))
-        >>> theta.shape, x.shape, mask.shape
-        ((4, 3), (4, 10, 15), (4, 10))
-    """
-
-    toy: MultivariateNormalToy = field(default_factory=MultivariateNormalToy)
-    n_min: int = 1
-    n_max: int = 200
-
-    @property
-    def n_features(self) -> int:
-        return self.toy.n_features
-
-    @property
-    def n_parameters(self) -> int:
-        return self.toy.dim
-
-    def prior_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(self.toy.dim), np.full(self.toy.dim, self.toy.prior_std)
-
-    def sample(self, n: int, rng: np.random.Generator):
-        theta = self.toy.sample_prior(n, rng)
-        sizes = rng.integers(self.n_min, self.n_max + 1, size=n)
-        x, mask = self.toy.simulate(theta, sizes, rng, pad_to=self.n_max)
-        return theta, x, mask
-
-    def describe(self) -> dict:
-        return {"kind": "MultivariateNormalToy", "settings": dataclasses.asdict(self.toy),
-                "n_min": self.n_min, "n_max": self.n_max}  # fmt: skip
-
-
-@dataclass
-class BumpHuntSource:
-    r"""Prior-predictive datasets of :class:`~nsbi.simulators.BumpHuntToy` (``n_events`` each,
-    one feature); ``parameters`` picks the columns of :math:`(\theta, \theta_\nu)` the
-    posterior is over.
-
-    Example:
-        >>> theta, x, mask = BumpHuntSource().sample(3, np.random.default_rng(0))
-        >>> theta.shape, x.shape, mask.shape
-        ((3, 1), (3, 100, 1), (3, 100))
-    """
-
-    toy: BumpHuntToy = field(default_factory=BumpHuntToy)
-    parameters: tuple[int, ...] = (0,)
-    n_features: int = 1
-
-    @property
-    def n_parameters(self) -> int:
-        return len(self.parameters)
-
-    def prior_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        loc = np.array([0.5, self.toy.nu_prior_mean])[list(self.parameters)]
-        scale = np.array([math.sqrt(1 / 12), self.toy.nu_prior_std])[list(self.parameters)]
-        return loc, scale
-
-    def sample(self, n: int, rng: np.random.Generator):
-        params = self.toy.sample_prior(n, rng)
-        x = self.toy.simulate(params, rng)
-        return params[:, list(self.parameters)], x[..., None], np.ones(x.shape)
-
-    def describe(self) -> dict:
-        return {"kind": "BumpHuntToy", "settings": dataclasses.asdict(self.toy),
-                "parameters": list(self.parameters)}  # fmt: skip
-
-
-@dataclass
-class HierarchicalNormalSource:
-    r"""Prior-predictive datasets of :class:`~nsbi.simulators.hierarchical_normal.
-    HierarchicalNormalToy` with :math:`N \sim U(n_\text{min}, n_\text{max})` elements, for
-    :func:`~nsbi.sets.hierarchical.train_hierarchical`: ``(theta, z, x, mask)``.
-
-    Example:
-        >>> theta, z, x, mask = HierarchicalNormalSource(n_max=5).sample(2, np.random.default_rng(0))
-        >>> theta.shape, z.shape, x.shape, mask.shape
-        ((2, 1), (2, 5, 1), (2, 5, 4), (2, 5))
-    """
-
-    toy: HierarchicalNormalToy = field(default_factory=HierarchicalNormalToy)
-    n_min: int = 1
-    n_max: int = 20
-    element: str = "mlp"
-    n_global: int = 1
-    n_local: int = 1
-
-    @property
-    def n_features(self) -> int:
-        return self.toy.measurements
-
-    def prior_moments(self):
-        toy = self.toy
-        local_std = np.hypot(toy.prior_std, toy.tau)
-        return ([0.0], [toy.prior_std]), ([0.0], [local_std])
-
-    def sample(self, n: int, rng: np.random.Generator):
-        theta = self.toy.sample_prior(n, rng)
-        sizes = rng.integers(self.n_min, self.n_max + 1, size=n)
-        return self.toy.simulate(theta, sizes, rng, pad_to=self.n_max)
-
-    def describe(self) -> dict:
-        return {"kind": "HierarchicalNormalToy", "settings": dataclasses.asdict(self.toy),
-                "n_min": self.n_min, "n_max": self.n_max}  # fmt: skip
-
-
-@dataclass
-class LensingSource:
-    r"""Datasets of strong-lensing images (:class:`~nsbi.simulators.lensing.LensingSimulator`):
-    global :math:`(\alpha, \beta)` from the prior, :math:`N \sim U(n_\text{min},
-    n_\text{max})` images each with local :math:`(\theta_E, \Delta x, \Delta y, q)`;
-    images in units of the sky noise above the sky (``simulator.normalise``).
-
-    Example:
-        >>> theta, z, x, mask = LensingSource(n_max=3).sample(2, np.random.default_rng(0))
-        >>> theta.shape, z.shape, x.shape, mask.shape
-        ((2, 2), (2, 3, 4), (2, 3, 64, 64), (2, 3))
-    """
-
-    simulator: LensingSimulator = field(default_factory=LensingSimulator)
-    n_min: int = 1
-    n_max: int = 25
-    element: str = "image"
-    n_features: int = 0
-    n_global: int = 2
-    n_local: int = 4
-
-    def prior_moments(self):
-        prior = self.simulator.prior
-
-        def uniform(bounds):
-            return (bounds[0] + bounds[1]) / 2, (bounds[1] - bounds[0]) / math.sqrt(12)
-
-        (a, sa), (b, sb) = uniform(prior.alpha_range), uniform(prior.beta_range)
-        (t, st), (q, sq) = uniform(prior.theta_E_range), uniform(prior.q_range)
-        o = prior.offset_std
-        return ([a, b], [sa, sb]), ([t, 0.0, 0.0, q], [st, o, o, sq])
-
-    def sample(self, n: int, rng: np.random.Generator):
-        theta = self.simulator.prior.sample_global(n, rng)
-        sizes = rng.integers(self.n_min, self.n_max + 1, size=n)
-        images, local, mask = self.simulator.simulate_datasets(theta, sizes, rng, pad_to=self.n_max)
-        return theta, local, self.simulator.normalise(images), mask.astype(np.float32)
-
-    def describe(self) -> dict:
-        return {"kind": "LensingSimulator", "n_min": self.n_min, "n_max": self.n_max}

@@ -20,10 +20,18 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from nsbi._version import __version__
 from nsbi.exceptions import NSBIError
 from nsbi.io.atomic import atomic_directory
 
-__all__ = ["SetModelError", "write_set_model", "read_set_metadata", "load_set_weights"]
+__all__ = [
+    "SetModelError",
+    "save_set_model",
+    "load_set_model",
+    "write_set_model",
+    "read_set_metadata",
+    "load_set_weights",
+]
 
 FORMAT_VERSION = 1
 WEIGHTS = "network.safetensors"
@@ -79,3 +87,29 @@ def load_set_weights(module: nn.Module, directory: str | Path, metadata_path: Pa
             f"{weights}: does not match {metadata_path} ({error}); retrain it"
         ) from None
     return module
+
+
+def save_set_model(
+    directory: str | Path, network: nn.Module, kind: str, metadata_name: str, **fields
+) -> Path:
+    """The one way a set model is saved: ``network``'s weights and the metadata ``{kind,
+    network: network.config, nsbi_version, **fields}`` (``fields``: what the kind adds, and
+    the model's own ``metadata``)."""
+    metadata = {"kind": kind, "network": network.config, "nsbi_version": __version__, **fields}
+    return write_set_model(directory, network, metadata_name, metadata)
+
+
+def load_set_model(
+    directory: str | Path,
+    kind: str,
+    metadata_name: str,
+    what: str,
+    build,
+    hint: str = "train one",
+) -> tuple[nn.Module, dict]:
+    """The one way a set model is read: its metadata checked for ``kind``, the network
+    ``build(metadata)`` makes, its weights loaded strictly (no pickle); returns the network
+    in eval mode and the metadata."""
+    metadata, path = read_set_metadata(directory, metadata_name, kind, what, hint)
+    network = load_set_weights(build(metadata), directory, path)
+    return network.eval(), metadata

@@ -9,24 +9,48 @@ is drawn once from its own seeded stream, so validation losses are comparable ac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
-__all__ = ["TrainingHistory", "optimise"]
+__all__ = ["SetTrainingHistory", "Steps", "StepSchedule", "optimise"]
 
 
 @dataclass
-class TrainingHistory:
+class SetTrainingHistory:
     """Validation loss per evaluation, the step of the best one, and the seconds taken."""
 
     steps: list[int]
     validation_loss: list[float]
     best_step: int
     seconds: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Steps(Protocol):
+    """The schedule of a training: what every set model's training settings
+    (``PosteriorTraining``, ``HierarchicalTraining``, ``StatisticTraining``) hold."""
+
+    steps: int
+    eval_every: int
+    schedule: str
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """A :class:`Steps` on its own: ``steps`` optimiser steps, a validation every
+    ``eval_every``, the learning rates ``"cosine"``-annealed or ``"constant"``."""
+
+    steps: int
+    eval_every: int
+    schedule: str = "cosine"
 
 
 def optimise(
@@ -35,26 +59,27 @@ def optimise(
     loss: Callable[[object], torch.Tensor],
     batch: Callable[[], object],
     validation: object,
-    steps: int,
-    eval_every: int,
-    schedule: str = "cosine",
+    config: Steps,
+    *,
     progress: str | None = None,
     callback: Callable[[int, float], None] | None = None,
-) -> TrainingHistory:
-    """Minimise ``loss(batch())`` for ``steps`` steps; every ``eval_every`` steps (and at the end)
-    evaluate ``loss(validation)`` without gradients and keep the best weights, which ``network``
-    holds on return. ``schedule``: ``"cosine"`` (annealed to 1/20 of each group's rate) or
-    ``"constant"``; ``progress``: the description of a tqdm bar, or ``None`` for none.
+) -> SetTrainingHistory:
+    """Minimise ``loss(batch())`` for ``config.steps`` steps; every ``config.eval_every`` steps
+    (and at the end) evaluate ``loss(validation)`` without gradients and keep the best weights,
+    which ``network`` holds on return. ``config.schedule``: ``"cosine"`` (annealed to 1/20 of
+    each group's rate) or ``"constant"``; ``progress``: the description of a tqdm bar, or
+    ``None`` for none.
 
     Example:
         >>> net = torch.nn.Linear(1, 1)
         >>> data = (torch.randn(64, 1), None)
         >>> fit = lambda b: ((net(b[0]) - 2 * b[0]) ** 2).mean()
         >>> history = optimise(net, torch.optim.Adam(net.parameters(), 0.1), fit, lambda: data,
-        ...                    data, steps=200, eval_every=50)
+        ...                    data, StepSchedule(steps=200, eval_every=50))
         >>> history.steps, round(float(net.weight), 2)
         ([50, 100, 150, 200], 2.0)
     """
+    steps, eval_every, schedule = config.steps, config.eval_every, config.schedule
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule {schedule!r}; expected 'cosine' or 'constant'")
     start = time.perf_counter()
@@ -68,7 +93,7 @@ def optimise(
         from nsbi.progress import progress_bar
 
         bar = progress_bar(total=steps, unit="step", desc=progress)
-    history = TrainingHistory([], [], 0, 0.0)
+    history = SetTrainingHistory([], [], 0, 0.0)
     best_loss, best_state = math.inf, None
     network.train()
     try:

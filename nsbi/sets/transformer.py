@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nsbi.sets.posterior import make_head
+from nsbi.sets.heads import make_head
 
 __all__ = ["CausalSetTransformer"]
 

@@ -26,9 +26,21 @@ from nsbi.simulators.interference import (
 from nsbi.simulators.lensing import LensingSimulator
 from nsbi.simulators.mvn import MultivariateNormalToy
 from nsbi.simulators.signal_background import SignalBackgroundMixture
+from nsbi.simulators.sources import (
+    BumpHuntSource,
+    HierarchicalNormalSource,
+    LensingSource,
+    MultivariateNormalSource,
+    SimulatorSource,
+)
 from nsbi.simulators.systematics import SystematicsToy, write_systematics_workspace
 
 __all__ = [
+    "SimulatorSource",
+    "MultivariateNormalSource",
+    "BumpHuntSource",
+    "HierarchicalNormalSource",
+    "LensingSource",
     "BumpHuntToy",
     "LensingSimulator",
     "MultivariateNormalToy",

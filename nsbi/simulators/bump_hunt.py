@@ -78,6 +78,8 @@ from types import SimpleNamespace
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nsbi.random import as_rng
+
 __all__ = [
     "BumpHuntToy",
     "BumpHuntPosterior",
@@ -92,14 +94,6 @@ __all__ = [
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _R_FLOOR = 1e-16  # pairs with w_max * r below this are dropped from the grid sum
 _NU_PRIOR_SPAN = 6.0  # the default theta_nu grid covers the prior mean +- 6 prior std
-
-
-def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng: expected a numpy.random.Generator or an integer seed, got {rng!r}")
 
 
 def _log_normal(x, mean, std: float):
@@ -164,7 +158,7 @@ class BumpHuntToy:
         """
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n: expected a non-negative integer, got {n!r}")
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         theta = rng.uniform(0.0, 1.0, int(n))
         nu = self.nu_prior_mean + self.nu_prior_std * rng.standard_normal(int(n))
         return np.stack([theta, nu], axis=-1)
@@ -201,7 +195,7 @@ class BumpHuntToy:
         params = self._params(params)
         if params.ndim != 2:
             raise ValueError(f"params: expected shape (B, 2), got {params.shape}")
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         shape = (params.shape[0], self.n_events)
         is_signal = rng.uniform(size=shape) < params[:, :1]
         z = rng.standard_normal(shape)

@@ -144,6 +144,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from nsbi.random import as_rng
+
 __all__ = [
     "LensingPrior",
     "LensingSimulator",
@@ -160,14 +162,6 @@ _SIS_EPSILON = 1e-4
 _TINY_R2 = 1e-24
 # ray-grid points per chunk of images (8 images of 64 x 64), to keep the working arrays in cache
 _CHUNK_POINTS = 1 << 15
-
-
-def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng: expected a numpy.random.Generator or an integer seed, got {rng!r}")
 
 
 def _check_count(name: str, n: int) -> int:
@@ -315,7 +309,7 @@ class LensingPrior:
         Returns:
             shape ``(n, 2)``, columns ``(alpha, beta)``.
         """
-        n, rng = _check_count("n", n), _as_rng(rng)
+        n, rng = _check_count("n", n), as_rng(rng)
         return np.stack(
             [rng.uniform(*self.alpha_range, n), rng.uniform(*self.beta_range, n)], axis=-1
         )
@@ -330,7 +324,7 @@ class LensingPrior:
         Returns:
             shape ``(n, 4)``, columns ``(theta_E, dx, dy, q)``.
         """
-        n, rng = _check_count("n", n), _as_rng(rng)
+        n, rng = _check_count("n", n), as_rng(rng)
         theta_E = rng.uniform(*self.theta_E_range, n)
         offset = self.offset_std * rng.standard_normal((n, 2))
         q = rng.uniform(*self.q_range, n)
@@ -557,7 +551,7 @@ class LensingSimulator:
             raise ValueError(
                 f"theta_E: expected shape {global_params.shape[:1]}, got {theta_E.shape}"
             )
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         alpha, beta = global_params[:, 0], global_params[:, 1]
         n = rng.poisson(self.mean_subhalos(alpha, beta))
         batch, width = n.size, int(n.max()) if n.size else 0
@@ -697,7 +691,7 @@ class LensingSimulator:
             >>> LensingSimulator().sample_prior(4, rng=0).shape
             (4, 6)
         """
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         return np.concatenate(
             [self.prior.sample_global(n, rng), self.prior.sample_local(n, rng)], -1
         )
@@ -729,7 +723,7 @@ class LensingSimulator:
         if not np.all(np.isfinite(params[:, :2])) or np.any(params[:, 0] < 0):
             raise ValueError("params: alpha and beta must be finite, alpha >= 0")
         local = self._local(params[:, 2:])
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         subhalos = self.sample_subhalos(params[:, :2], local[:, 0], rng)
         counts = rng.poisson(self.expected_counts(local, subhalos)).astype(np.float32)
         return (counts, subhalos) if return_subhalos else counts
@@ -776,7 +770,7 @@ class LensingSimulator:
         length = longest if pad_to is None else pad_to
         if not isinstance(length, (int, np.integer)) or length < longest:
             raise ValueError(f"pad_to: expected an integer >= {longest}, got {pad_to!r}")
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         local = self.prior.sample_local(batch * int(length), rng).reshape(batch, int(length), 4)
         mask = np.arange(length)[None, :] < n[:, None]
         params = np.concatenate(

@@ -38,15 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nsbi.random import as_rng
+
 __all__ = ["MultivariateNormalToy"]
-
-
-def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng: expected a numpy.random.Generator or an integer seed, got {rng!r}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +113,7 @@ class MultivariateNormalToy:
         """
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n: expected a non-negative integer, got {n!r}")
-        return self.prior_std * _as_rng(rng).standard_normal((int(n), self.dim))
+        return self.prior_std * as_rng(rng).standard_normal((int(n), self.dim))
 
     def _set_sizes(self, n_events: ArrayLike, batch: int) -> np.ndarray:
         n = np.asarray(n_events)
@@ -187,7 +181,7 @@ class MultivariateNormalToy:
                 f"pad_to: expected an integer >= the largest set size {longest}, got {pad_to!r}"
             )
         # drawn element by element, (L, B, dim, draws), for the prefix property
-        z = _as_rng(rng).standard_normal((int(length), batch, self.dim, self.draws))
+        z = as_rng(rng).standard_normal((int(length), batch, self.dim, self.draws))
         z = np.moveaxis(z, 0, 1)
         scale = np.sqrt(np.asarray(self.sigma2))[:, None]
         x = theta[:, None, :, None] + scale * z

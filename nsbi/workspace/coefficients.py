@@ -24,6 +24,7 @@ import torch
 
 from nsbi.exceptions import Problem
 from nsbi.workspace.expressions import parse
+from nsbi.workspace.parameters import parameter_kinds, resolve_parameter
 
 __all__ = ["coefficient_problems", "coefficient_problems_of_spec", "POINTS", "BUDGET"]
 
@@ -95,8 +96,9 @@ def coefficient_problems(
 def coefficient_problems_of_spec(spec: dict) -> list[Problem]:
     """:func:`coefficient_problems` of every measurement of a workspace ``spec``, before any
     model is built (``nsbi validate``): each coefficient parameter's bounds and init are the
-    measurement's, else the default of its family (:data:`UNBINNED_PARAMETER_DEFAULTS`); a
-    problem is reported once, with the first measurement it occurs in.
+    measurement's, else the default of its family
+    (:func:`~nsbi.workspace.parameters.resolve_parameter`); a problem is reported once, with
+    the first measurement it occurs in.
 
     Example:
         >>> spec = {"channels": [{"name": "SR", "type": "unbinned", "samples": [
@@ -105,8 +107,6 @@ def coefficient_problems_of_spec(spec: dict) -> list[Problem]:
         >>> [p.path for p in coefficient_problems_of_spec(spec)]
         ['channels[0].samples[0].coefficient']
     """
-    from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS, parameter_kinds
-
     kinds = parameter_kinds(spec)
     seen, problems = set(), []
     for measurement in spec.get("measurements", []):
@@ -114,11 +114,9 @@ def coefficient_problems_of_spec(spec: dict) -> list[Problem]:
         names = sorted(kinds)
         init, bounds = [], []
         for name in names:
-            value, bound = UNBINNED_PARAMETER_DEFAULTS.get(kinds[name], (1.0, (0.0, 10.0)))
-            settings = configured.get(name, {})
-            bound = tuple(settings.get("bounds", [bound])[0])
-            init.append(float(settings.get("inits", [value])[0]))
-            bounds.append((float(bound[0]), float(bound[1])))
+            parameter = resolve_parameter(name, kinds[name], configured.get(name, {}))
+            init.append(parameter.init)
+            bounds.append(parameter.bounds)
         for problem in coefficient_problems(spec, names, bounds, init):
             if problem.path not in seen:
                 seen.add(problem.path)

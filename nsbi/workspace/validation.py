@@ -19,30 +19,13 @@ from typing import Any
 
 from nsbi.exceptions import InvalidExpression, InvalidWorkspace, Problem
 from nsbi.workspace.expressions import parse
+from nsbi.workspace.parameters import PARAMETER_FAMILY, parameter_kinds
 from nsbi.workspace.schema import format_path, schema_problems
 
-__all__ = ["read_json", "validate", "load", "parameter_kinds", "is_unbinned"]
+__all__ = ["read_json", "validate", "load", "is_unbinned"]
 
-# Modifier types that can share one parameter when they carry the same name.
-_PARAMETER_FAMILY = {
-    "normfactor": "free",
-    "shapefactor": "free per bin",
-    "normsys": "gaussian",
-    "histosys": "gaussian",
-    "shape": "gaussian",
-    "lumi": "lumi",
-    "shapesys": "poisson per bin",
-    "staterror": "gaussian per bin",
-}
+#: modifier types with one parameter per bin
 _PER_BIN = {"shapefactor", "shapesys", "staterror"}
-
-#: ``(init, (low, high))`` of a parameter only unbinned channels declare, by family (pyhf's
-#: defaults for its kinds); the measurement's ``parameters`` override them
-UNBINNED_PARAMETER_DEFAULTS = {
-    "free": (1.0, (0.0, 10.0)),
-    "gaussian": (0.0, (-5.0, 5.0)),
-    "lumi": (1.0, (0.0, 10.0)),
-}
 
 
 def is_unbinned(channel: dict) -> bool:
@@ -85,23 +68,6 @@ def read_json(path: str | Path) -> Any:
         ) from None
 
 
-def parameter_kinds(spec: dict) -> dict[str, str]:
-    """Map every modifier/coefficient parameter name to its family (free, gaussian, ...)."""
-    kinds: dict[str, str] = {}
-    for channel in spec["channels"]:
-        for sample in channel["samples"]:
-            for modifier in sample.get("modifiers", []):
-                kinds.setdefault(modifier["name"], _PARAMETER_FAMILY[modifier["type"]])
-            if "coefficient" in sample:
-                try:
-                    names = parse(sample["coefficient"]).names
-                except InvalidExpression:
-                    names = frozenset()
-                for name in names:
-                    kinds.setdefault(name, "free")
-    return kinds
-
-
 def _coefficient_names_against_modifiers(channels: list[dict], add) -> None:
     """A coefficient's parameters are free; a constrained modifier of the same name would make
     one parameter both (its constraint silently dropped or applied to the POI): refused."""
@@ -116,7 +82,7 @@ def _coefficient_names_against_modifiers(channels: list[dict], add) -> None:
     for c, channel in enumerate(channels):
         for s, sample in enumerate(channel["samples"]):
             for m, modifier in enumerate(sample.get("modifiers", [])):
-                family = _PARAMETER_FAMILY[modifier["type"]]
+                family = PARAMETER_FAMILY[modifier["type"]]
                 if modifier["name"] in in_coefficients and family != "free":
                     add(
                         ["channels", c, "samples", s, "modifiers", m, "name"],
@@ -253,7 +219,7 @@ def _semantic_problems(spec: dict, base_dir: Path | None) -> tuple[list[Problem]
         for s, sample in enumerate(channel["samples"]):
             for m, modifier in enumerate(sample.get("modifiers", [])):
                 mpath = ["channels", c, "samples", s, "modifiers", m]
-                family = _PARAMETER_FAMILY[modifier["type"]]
+                family = PARAMETER_FAMILY[modifier["type"]]
                 first = families.setdefault(modifier["name"], (family, format_path(mpath)))
                 if first[0] != family:
                     add(
@@ -393,12 +359,8 @@ def validate(spec: Any, base_dir: str | Path | None = None) -> tuple[list[Proble
     folder); with ``base_dir=None`` relative paths are not checked.
 
     Example:
-        >>> import pyhf
-        >>> model = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])
-        >>> spec = {"channels": model.spec["channels"],
-        ...         "observations": [{"name": "singlechannel", "data": [52]}],
-        ...         "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...         "version": "1.0.0"}
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background_spec
+        >>> spec = uncorrelated_background_spec([5.0], [50.0], [7.0], observed=[52])
         >>> validate(spec)
         ([], [])
         >>> spec["measurements"][0]["config"]["poi"] = "mu_sig"

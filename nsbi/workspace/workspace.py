@@ -55,12 +55,8 @@ class Workspace:
     Raises :class:`~nsbi.exceptions.InvalidWorkspace` listing every problem.
 
     Example:
-        >>> import pyhf
-        >>> simple = pyhf.simplemodels.uncorrelated_background([5.0], [50.0], [7.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [52]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([5.0], [50.0], [7.0], observed=[52])
         >>> ws.channel_names, ws.measurement_names
         (['singlechannel'], ['m'])
     """

@@ -320,12 +320,12 @@ def test_an_output_folder_that_does_not_exist_is_reported(tmp_path):
 
 def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch):
     """An internal error (here injected) is one line naming --debug; with --debug it raises."""
-    import nsbi.infer.mc_stat as mc_stat
+    import nsbi.infer.fit_report as fit_report
 
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("injected")
 
-    monkeypatch.setattr(mc_stat, "fit_with_mc_stat", broken)
+    monkeypatch.setattr(fit_report, "fit_with_mc_stat", broken)
     monkeypatch.delenv("NSBI_DEBUG", raising=False)
     path = tmp_path / "ws.json"
     path.write_text(json.dumps(simple_spec()))

@@ -1,4 +1,4 @@
-"""`nsbi inspect` and :func:`nsbi.workspace.summary.summarise`: binned parameters as pyhf sees
+"""`nsbi inspect` and :func:`nsbi.workflows.summarise`: binned parameters as pyhf sees
 them, unbinned channels as their ntuples hold them, and the state of the ratio models as
 `nsbi train` decides it."""
 
@@ -18,8 +18,8 @@ from nsbi.cli.main import cli
 from nsbi.io import write_ntuple
 from nsbi.model import Model
 from nsbi.simulators import InterferenceToy, write_toy_workspace
+from nsbi.workflows.summary import summarise
 from nsbi.workspace import Workspace
-from nsbi.workspace.summary import summarise
 from tests.conftest import WORKSPACES, multichannel_spec
 
 #: the smallest training of the unbinned tests (tests/unbinned/test_model_errors.py)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from nsbi.infer.minimize import _Objective
+from nsbi.infer.minimize import Objective
 from nsbi.model.interpolation import additive_delta, interpolate
 from nsbi.model.shapes import ShapeSystematics
 from nsbi.model.unbinned import UnbinnedChannel, UnbinnedSample, YieldModifier
@@ -187,7 +187,7 @@ def test_asimov_fit_returns_the_injected_parameters(code):
     def nll(p):
         return channel.nll(p, "reference", weights) + 0.5 * ((p[1:] - truth[1:]) ** 2).sum()
 
-    objective = _Objective(nll, twice_differentiable=False)
+    objective = Objective(nll, twice_differentiable=False)
     result = minimize(
         objective.value,
         np.array([1.0, 0.0, 0.0]),
@@ -208,7 +208,7 @@ def test_gradient_difference_hessian_matches_autograd():
         return channel.nll(p[None], "reference")[0] + 0.5 * (p[1:] ** 2).sum()
 
     exact = torch.autograd.functional.hessian(plain, torch.tensor(point)).numpy()
-    fused = _Objective(
+    fused = Objective(
         lambda p: channel.nll(p, "reference") + 0.5 * (p[1:] ** 2).sum(),
         twice_differentiable=False,
     ).hessian(point)

@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from nsbi.sets import (
-    HierarchicalNormalSource,
-    HierarchicalPosterior,
-    HierarchicalTraining,
-    train_hierarchical,
-)
+from nsbi.sets import HierarchicalPosterior, HierarchicalTraining, train_hierarchical
+from nsbi.simulators import HierarchicalNormalSource
 from nsbi.simulators.hierarchical_normal import HierarchicalNormalToy
 
 

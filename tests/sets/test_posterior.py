@@ -7,7 +7,6 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from nsbi.sets import (
-    MultivariateNormalSource,
     PosteriorTraining,
     SetModelError,
     SetPosterior,
@@ -15,6 +14,7 @@ from nsbi.sets import (
     save_posterior,
     train_posterior,
 )
+from nsbi.simulators import MultivariateNormalSource
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from nsbi.sets import (
     DeepSet,
     LearnedStatistic,
     SetModelError,
-    SimulatorSource,
     StatisticTraining,
     agreement,
     grid_argmin,
@@ -19,6 +18,7 @@ from nsbi.sets import (
     save_statistic,
     train_statistic,
 )
+from nsbi.simulators import SimulatorSource
 from nsbi.simulators.signal_background import SignalBackgroundMixture
 
 SMALL = StatisticTraining(

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 from nsbi.infer.belt import toy_statistics
-from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues, hypotest, significance
+from nsbi.infer.hypotest import AsymptoticCalculator, asymptotic_pvalues, hypotest, significance
 from nsbi.infer.likelihood_ratio import test_statistic
 from nsbi.infer.toys import generate
 from nsbi.model import Model
@@ -91,7 +91,7 @@ def test_observed_cls_matches_exact(setup, toy, trained_workspace, mu):
     best, nll_best = exact_minimum(toy, x_obs, np.ones(len(x_obs)))
     q = 0.0 if best > mu else 2 * (toy.nll(mu, x_obs, np.ones(len(x_obs))) - nll_best)
     q_asimov = toy.asimov_statistic(0.0, mu)  # the exact Asimov statistic, no Monte Carlo
-    exact = _asymptotic_pvalues(q, q_asimov, "qtilde")[2]
+    exact = asymptotic_pvalues(q, q_asimov, "qtilde")[2]
     learned = AsymptoticCalculator(model).hypotest(mu).cls_obs
     assert abs(learned / exact - 1) < 0.10, (mu, learned, exact)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from nsbi.infer.hypotest import AsymptoticCalculator, _asymptotic_pvalues
+from nsbi.infer.hypotest import AsymptoticCalculator, asymptotic_pvalues
 from nsbi.infer.likelihood_ratio import test_statistic
 from nsbi.infer.limits import upper_limit
 from nsbi.model import Model
@@ -52,7 +52,7 @@ def test_p0_and_cls_of_a_signal_strength_model_match_exact(tmp_path, seed):
 
     # the median expected CLs (qtilde, background-only Asimov) at the exact expected 95% limit
     def exact_cls(mu):
-        return _asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]
+        return asymptotic_pvalues(0.0, toy.asimov_statistic(0.0, mu), "qtilde", x=0.0)[2]
 
     limit = optimize.brentq(lambda mu: exact_cls(mu) - 0.05, 0.05, 5.0, xtol=1e-8)
     calculator = AsymptoticCalculator(model)
@@ -66,7 +66,7 @@ def test_p0_and_cls_of_a_signal_strength_model_match_exact(tmp_path, seed):
 
     def exact_observed_cls(mu):
         q = 0.0 if best > mu else 2 * (toy.nll(mu, x, weights) - nll_best)
-        return _asymptotic_pvalues(q, toy.asimov_statistic(0.0, mu), "qtilde")[2]
+        return asymptotic_pvalues(q, toy.asimov_statistic(0.0, mu), "qtilde")[2]
 
     observed_limit = optimize.brentq(lambda mu: exact_observed_cls(mu) - 0.05, best + 1e-6,
                                      5.0, xtol=1e-8)  # fmt: skip

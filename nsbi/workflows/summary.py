@@ -13,46 +13,25 @@ init 1, bounds [0, 10]; Gaussian :math:`\alpha`: init 0, bounds [-5, 5], constra
 :math:`\mathcal{N}(0 | \alpha, 1)`; ``lumi``: init and centre from the measurement's
 ``auxdata``, width ``sigmas``), overridden by the measurement's ``parameters``.
 
-A ratio model (one per sample that needs one, two per learned ``shape`` modifier) is
-
-- ``missing`` when its folder does not exist;
-- ``up to date`` when the checksum stored with it equals the checksum of what ``nsbi train``
-  would train it on now (the features and weights of its events and of its denominator events,
-  so the ntuples' contents, selections, weights, scales and yields; the training settings
-  without the device; the number of members; the aggregation): the test by which
-  ``nsbi train`` skips a model. It must also load and have the channel's observables;
-- ``stale`` otherwise, with the reasons: the settings it was trained with next to the current
-  ones, changed training events (the stored checksum, recomputed with the stored settings, no
-  longer matches; the input files modified after the model was written are named), other
-  observables, or a model that does not load;
-- ``unknown`` when its training events cannot be read (the reading error is in
-  :attr:`WorkspaceSummary.problems`).
-
-Touching an ntuple without changing its contents leaves its models up to date, as it does for
-``nsbi train``. The ratio checks reuse :mod:`nsbi.ratios` (imported when needed).
+The state of every ratio model is that of :mod:`nsbi.workflows.status`; the text report is
+:mod:`nsbi.workflows.summary_text`.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import pyhf
 
-from nsbi.exceptions import InvalidWorkspace, NSBIError, Problem
-from nsbi.io import EventSample
-from nsbi.workspace.events import (
-    observed_events,
-    ratio_training_pair,
-    sample_events,
-    sample_yield,
-)
+from nsbi.exceptions import InvalidWorkspace, Problem
+from nsbi.workflows.status import RatioModelStatus, ratio_model_statuses, read_or_record
+from nsbi.workflows.summary_text import render
+from nsbi.workspace.events import observed_events, sample_events, sample_yield
 from nsbi.workspace.expressions import parse
-from nsbi.workspace.validation import UNBINNED_PARAMETER_DEFAULTS, is_unbinned, parameter_kinds
+from nsbi.workspace.parameters import unbinned_parameters
+from nsbi.workspace.validation import is_unbinned
 from nsbi.workspace.workspace import Workspace
 
 __all__ = [
@@ -69,11 +48,6 @@ __all__ = [
 
 #: pyhf's constraint pdf types, as the summary names them
 _CONSTRAINTS = {"normal": "Gaussian", "poisson": "Poisson"}
-
-#: init and bounds of a parameter only unbinned channels declare, by kind (as nsbi.model.Model)
-
-#: how ``nsbi train`` aggregates ensemble members (part of the stored checksum)
-_AGGREGATION = "mean_log_ratio"
 
 
 @dataclass(frozen=True)
@@ -258,41 +232,6 @@ class MeasurementSummary:
 
 
 @dataclass
-class RatioModelStatus:
-    """The state of one ratio model an unbinned channel declares.
-
-    Attributes:
-        channel: the channel.
-        name: the sample, or ``SAMPLE_MODIFIER_hi``/``_lo`` for a learned shape variation (the
-            labels of ``nsbi train``).
-        path: the model's folder.
-        status: ``up to date``, ``missing``, ``stale`` or ``unknown``.
-        reasons: why it is not up to date (empty when it is).
-        members: the ensemble size it was trained with.
-        trained: when it was written (local time, ISO 8601).
-    """
-
-    channel: str
-    name: str
-    path: Path
-    status: str
-    reasons: list[str] = field(default_factory=list)
-    members: int | None = None
-    trained: str | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "channel": self.channel,
-            "name": self.name,
-            "path": str(self.path),
-            "status": self.status,
-            "reasons": list(self.reasons),
-            "members": self.members,
-            "trained": self.trained,
-        }
-
-
-@dataclass
 class WorkspaceSummary:
     """What a workspace holds, for one of its measurements (see :func:`summarise`).
 
@@ -350,7 +289,7 @@ class WorkspaceSummary:
         }
 
     def __str__(self) -> str:
-        return "\n".join(_render(self))
+        return "\n".join(render(self))
 
 
 def summarise(
@@ -373,12 +312,8 @@ def summarise(
             names the file and the JSON path.
 
     Example:
-        >>> import pyhf
-        >>> simple = pyhf.simplemodels.uncorrelated_background([5.0, 4.0], [50.0, 40.0], [7.0, 6.0])
-        >>> ws = Workspace({"channels": simple.spec["channels"],
-        ...                 "observations": [{"name": "singlechannel", "data": [52, 41]}],
-        ...                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
-        ...                 "version": "1.0.0"})
+        >>> from nsbi.workspace.simplemodels import uncorrelated_background
+        >>> ws = uncorrelated_background([5.0, 4.0], [50.0, 40.0], [7.0, 6.0], observed=[52, 41])
         >>> summary = summarise(ws)
         >>> [(p.name, p.constraint, p.fixed) for p in summary.parameters]
         [('mu', 'none', [False]), ('uncorr_bkguncrt', 'Poisson', [False, False])]
@@ -515,45 +450,22 @@ def _parameters(workspace: Workspace, measurement: dict) -> list[ParameterSummar
                 )
             )
     seen = {p.name for p in parameters}
-    family = parameter_kinds(workspace.spec)
-    configured = {p["name"]: p for p in config["parameters"]}
-    for channel in workspace.unbinned_channels():
-        used = []
-        for sample in channel["samples"]:
-            used += [m["name"] for m in sample["modifiers"]]
-            if "coefficient" in sample:
-                used += sorted(parse(sample["coefficient"]).names)
-        for name in used:
-            if name in seen:
-                continue
-            seen.add(name)
-            kind = family[name]
-            value, bound = UNBINNED_PARAMETER_DEFAULTS[kind]
-            settings = configured.get(name, {})
-            auxdata = width = None
-            if kind == "lumi":
-                auxdata = [float(settings.get("auxdata", [1.0])[0])]
-                width = [float(settings.get("sigmas", [float("nan")])[0])]
-                value = auxdata[0]
-            elif kind == "gaussian":
-                auxdata, width = [0.0], [1.0]
-            value = settings.get("inits", [value])[0]
-            lo, hi = settings.get("bounds", [bound])[0]
-            kinds, channels = usage[name]
-            parameters.append(
-                ParameterSummary(
-                    name=name,
-                    init=[float(value)],
-                    bounds=[(float(lo), float(hi))],
-                    fixed=[bool(settings.get("fixed", False))],
-                    constraint="none" if kind == "free" else "Gaussian",
-                    auxdata=auxdata,
-                    width=width,
-                    modifiers=list(kinds),
-                    channels=list(channels),
-                    poi=name == poi,
-                )
+    for parameter in unbinned_parameters(workspace.spec, config, skip=seen):
+        kinds, channels = usage[parameter.name]
+        parameters.append(
+            ParameterSummary(
+                name=parameter.name,
+                init=[parameter.init],
+                bounds=[parameter.bounds],
+                fixed=[parameter.fixed],
+                constraint="Gaussian" if parameter.constrained else "none",
+                auxdata=None if parameter.auxdata is None else [parameter.auxdata],
+                width=None if parameter.sigma is None else [parameter.sigma],
+                modifiers=list(kinds),
+                channels=list(channels),
+                poi=parameter.name == poi,
             )
+        )
     return parameters
 
 
@@ -578,15 +490,6 @@ def _binned_channel(workspace: Workspace, channel: dict) -> ChannelSummary:
         n_bins=len(observed),
         observed=observed,
     )
-
-
-def _read(what: Callable[[], EventSample], problems: list[str]) -> EventSample | None:
-    """``what()``, or ``None`` with the error recorded in ``problems``."""
-    try:
-        return what()
-    except NSBIError as error:
-        problems.append(str(error))
-        return None
 
 
 def _observable_label(observable: str | dict) -> str:
@@ -619,10 +522,10 @@ def _unbinned_channel(
     workspace: Workspace, channel: dict, problems: list[str]
 ) -> tuple[ChannelSummary, list[RatioModelStatus]]:
     events = {
-        s["name"]: _read(lambda s=s: sample_events(workspace, channel, s), problems)
+        s["name"]: read_or_record(lambda s=s: sample_events(workspace, channel, s), problems)
         for s in channel["samples"]
     }
-    observed = _read(lambda: observed_events(workspace, channel), problems)
+    observed = read_or_record(lambda: observed_events(workspace, channel), problems)
     samples = []
     for sample in channel["samples"]:
         ev = events[sample["name"]]
@@ -652,289 +555,4 @@ def _unbinned_channel(
         observed_sum_weights=observed.sum_weights if observed is not None else None,
         ntuples=_ntuples(workspace, channel),
     )
-    return summary, _ratio_models(workspace, channel, events, problems)
-
-
-# -- ratio models -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    """One ratio model as ``nsbi train`` sees it: what it is trained on and where it lives."""
-
-    name: str
-    path: Path
-    pair: Callable[[], tuple[EventSample, EventSample] | None]
-    inputs: list[Path]
-
-
-def _jobs(workspace: Workspace, channel: dict, events: dict) -> list[_Job]:
-    """The ratio models of ``channel``, in the order ``nsbi train`` trains them, each with its
-    training pair (:func:`nsbi.workspace.events.ratio_training_pair`, read when asked)."""
-    by_name = {s["name"]: s for s in channel["samples"]}
-    reference_files = [
-        workspace.resolve(by_name[name]["source"]["file"])
-        for name in channel["reference"]["samples"]
-    ]
-
-    def pair(ensemble) -> tuple[EventSample, EventSample] | None:
-        needed = [ensemble.sample["name"], *channel["reference"]["samples"]]
-        if any(events[name] is None for name in needed):
-            return None
-        return ratio_training_pair(workspace, channel, ensemble, events)
-
-    jobs = []
-    for ensemble in workspace.ratio_ensembles(channel):
-        sample = ensemble.sample
-        own = workspace.resolve(sample["source"]["file"])
-        if ensemble.is_variation:
-            varied = Workspace.variation_source(sample["source"], ensemble.modifier, ensemble.side)
-            inputs = [workspace.resolve(varied["file"]), own]
-        else:
-            inputs = [own, *reference_files]
-        jobs.append(_Job(ensemble.label, ensemble.path, lambda e=ensemble: pair(e), inputs))
-    return jobs
-
-
-def _settings_changes(metadata: dict, current: dict, members: int) -> list[str]:
-    """``key stored -> current`` for every training setting that differs (not the device)."""
-    stored = {k: v for k, v in metadata.get("training", {}).items() if k != "device"}
-    current = {k: v for k, v in current.items() if k != "device"}
-    changes = [
-        f"{key} {stored.get(key)!r} -> {current.get(key)!r}"
-        for key in sorted(set(stored) | set(current))
-        if stored.get(key) != current.get(key)
-    ]
-    if metadata.get("members") != members:
-        changes.append(f"members {metadata.get('members')!r} -> {members!r}")
-    if metadata.get("aggregation") != _AGGREGATION:
-        changes.append(f"aggregation {metadata.get('aggregation')!r} -> {_AGGREGATION!r}")
-    return changes
-
-
-def _display(path: Path, workspace: Workspace) -> str:
-    base = workspace.base_dir
-    if base is not None and path.is_relative_to(base):
-        return str(path.relative_to(base))
-    return str(path)
-
-
-def _ratio_models(
-    workspace: Workspace, channel: dict, events: dict, problems: list[str]
-) -> list[RatioModelStatus]:
-    from nsbi.ratios.ensemble import checksum_as_trained, ensemble_checksum
-    from nsbi.ratios.serialization import _METADATA, RatioModelError, load_ensemble, read_metadata
-    from nsbi.ratios.training import TrainingConfig
-    from nsbi.ratios.workspace_ratios import DEFAULT_MEMBERS
-
-    spec = channel.get("training", {})
-    config = TrainingConfig.from_spec(spec)
-    members = spec.get("members", DEFAULT_MEMBERS)
-    observables = Workspace.observable_names(channel)
-    statuses = []
-    for job in _jobs(workspace, channel, events):
-        status = RatioModelStatus(channel["name"], job.name, job.path, "up to date")
-        statuses.append(status)
-        if not job.path.exists():
-            status.status = "missing"
-            status.reasons.append("not trained yet (`nsbi train WORKSPACE` trains it)")
-            continue
-        try:
-            metadata = read_metadata(job.path)
-        except RatioModelError as error:
-            status.status = "stale"
-            status.reasons.append(str(error))
-            continue
-        written = (job.path / _METADATA).stat().st_mtime
-        status.trained = datetime.fromtimestamp(written).isoformat(timespec="seconds")
-        status.members = metadata.get("members", metadata.get("n_members"))
-        pair = _read(job.pair, problems)
-        if pair is None:
-            status.status = "unknown"
-            status.reasons.append("its training events cannot be read (see the problems)")
-            continue
-        numerator, denominator = pair
-        arrays = (numerator.features, numerator.weights, denominator.features, denominator.weights)
-        current = ensemble_checksum(*arrays, config, members, _AGGREGATION)
-        stored = metadata.get("checksum")
-        if current != stored:
-            changes = _settings_changes(metadata, config.to_dict(), members)
-            if changes:
-                status.reasons.append("training settings changed: " + ", ".join(changes))
-            if checksum_as_trained(metadata, *arrays) != stored:
-                newer = [
-                    _display(p, workspace)
-                    for p in dict.fromkeys([*job.inputs, workspace.path])
-                    if p is not None and p.exists() and p.stat().st_mtime > written
-                ]
-                status.reasons.append(
-                    "its training events changed (their checksum differs from the one stored "
-                    "with the model)"
-                    + (f"; modified since it was trained: {', '.join(newer)}" if newer else "")
-                )
-        if metadata.get("observables") != observables:
-            status.reasons.append(
-                f"trained on observables {metadata.get('observables')}; the channel has "
-                f"{observables}"
-                + (" (retrain with nsbi train --force)" if current == stored else "")
-            )
-        if not status.reasons:
-            try:
-                load_ensemble(job.path)
-            except RatioModelError as error:
-                status.reasons.append(f"{error} (nsbi train --force)")
-        if status.reasons:
-            status.status = "stale"
-    return statuses
-
-
-# -- text -------------------------------------------------------------------------------------
-
-
-def _number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "?"
-    return f"{value:.6g}"
-
-
-def _table(
-    header: list[str], rows: list[list[str]], right: set[int], indent: str = "  "
-) -> list[str]:
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [
-            cell.rjust(widths[k]) if k in right else cell.ljust(widths[k])
-            for k, cell in enumerate(row)
-        ]
-        lines.append((indent + "  ".join(cells)).rstrip())
-    return lines
-
-
-def _selection_label(source: dict) -> str:
-    parts = [source["selection"]] if "selection" in source else []
-    if "entry_start" in source or "entry_stop" in source:
-        parts.append(f"entries [{source.get('entry_start', 0)}, {source.get('entry_stop', 'end')})")
-    return "; ".join(parts) or "-"
-
-
-def _render(summary: WorkspaceSummary) -> list[str]:
-    binned = sum(c.kind == "binned" for c in summary.channels)
-    components = sum(len(p.init) for p in summary.parameters)
-    lines = [
-        f"workspace   {summary.path or '(in memory)'} (version {summary.version})",
-        f"channels    {len(summary.channels)} ({binned} binned, "
-        f"{len(summary.channels) - binned} unbinned)",
-        f"samples     {len(summary.samples)}",
-        f"parameters  {len(summary.parameters)} ({components} components)",
-        f"modifiers   {len(summary.modifiers)} (distinct name and type)",
-    ]
-    for channel in summary.channels:
-        lines.append("")
-        if channel.kind == "binned":
-            counts = ", ".join(_number(v) for v in channel.observed or [])
-            lines.append(
-                f"channel {channel.name}: binned, {channel.n_bins} bins, observed "
-                f"{_number(channel.n_observed)} events [{counts}]"
-            )
-            lines += _table(
-                ["sample", "yield", "modifiers"],
-                [
-                    [s.name, _number(s.nominal_yield), ", ".join(map(str, s.modifiers)) or "-"]
-                    for s in channel.samples
-                ],
-                right={1},
-            )
-            continue
-        observed = f"{_number(channel.n_observed)} observed events"
-        if (
-            channel.n_observed is not None
-            and channel.observed_sum_weights is not None
-            and not math.isclose(channel.observed_sum_weights, channel.n_observed)
-        ):
-            observed += f" (sum of weights {_number(channel.observed_sum_weights)})"
-        lines.append(
-            f"channel {channel.name}: unbinned, observables {', '.join(channel.observables or [])};"
-            f" {observed}"
-        )
-        lines.append(f"  reference: {' + '.join(channel.reference or [])}")
-        lines += _table(
-            ["sample", "events", "yield", "coefficient", "weight", "selection", "modifiers"],
-            [
-                [
-                    s.name,
-                    _number(s.n_events),
-                    _number(s.nominal_yield),
-                    s.coefficient or "1",
-                    (s.source or {}).get("weight", "-"),
-                    _selection_label(s.source or {}),
-                    ", ".join(map(str, s.modifiers)) or "-",
-                ]
-                for s in channel.samples
-            ],
-            right={1, 2},
-        )
-        lines.append("  ntuples:")
-        lines += _table(
-            ["file:tree", "read for"],
-            [[f"{n.file}:{n.tree}", ", ".join(n.used_by)] for n in channel.ntuples],
-            right=set(),
-            indent="    ",
-        )
-        models = [r for r in summary.ratio_models if r.channel == channel.name]
-        lines.append("  ratio models:")
-        if not models:
-            lines.append("    none (a sole reference sample needs none)")
-        base = summary.path.parent if summary.path is not None else None
-        rows = []
-        for model in models:
-            shown = model.path
-            if base is not None and shown.is_relative_to(base):
-                shown = shown.relative_to(base)
-            trained = f"{model.trained}, {model.members} member(s)" if model.trained else ""
-            rows.append([model.name, model.status, str(shown), trained])
-        if rows:
-            lines += _table(["model", "status", "folder", "trained"], rows, set(), indent="    ")
-        for model in models:
-            if model.status != "missing":
-                lines += [f"    {model.name}: {reason}" for reason in model.reasons]
-        if any(model.status == "missing" for model in models):
-            lines.append("    (train the missing ones with `nsbi train WORKSPACE`)")
-    lines += ["", f"parameters of measurement {summary.measurement}"]
-    rows = []
-    for p in summary.parameters:
-        for k, name in enumerate(p.component_names):
-            lo, hi = p.bounds[k]
-            rows.append(
-                [
-                    name + (" (POI)" if p.poi else ""),
-                    _number(p.init[k]),
-                    f"[{_number(lo)}, {_number(hi)}]",
-                    "yes" if p.fixed[k] else "no",
-                    p.constraint,
-                    _number(p.auxdata[k]) if p.auxdata else "-",
-                    _number(p.width[k]) if p.width else "-",
-                    ", ".join(p.modifiers),
-                ]
-            )
-    lines += _table(
-        ["parameter", "init", "bounds", "fixed", "constraint", "auxdata", "width", "modifiers"],
-        rows,
-        right={1},
-    )
-    lines += ["", "measurements"]
-    rows = []
-    for m in summary.measurements:
-        codes = ", ".join(f"{k}={v}" for k, v in m.interpolation.items())
-        rows.append(
-            [
-                ("* " if m.name == summary.measurement else "  ") + m.name,
-                f"POI {m.poi}",
-                "parameters: " + (", ".join(m.parameters) or "-"),
-                f"interpolation: {codes}" if codes else "",
-            ]
-        )
-    lines += _table(["", "", "", ""], rows, set())[1:]
-    if summary.problems:
-        lines += ["", "problems"] + [f"  {problem}" for problem in summary.problems]
-    return lines
+    return summary, ratio_model_statuses(workspace, channel, events, problems)

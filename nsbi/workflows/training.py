@@ -1,11 +1,12 @@
-r"""Training and diagnosing every ratio ensemble a workspace declares (``nsbi train``,
-``nsbi diagnose``).
+r"""Training every ratio ensemble a workspace declares (``nsbi train``).
 
 For each unbinned channel and each sample that needs one (every sample except a sole reference
 sample), an ensemble of :math:`p_j/p_{\text{ref}}` is trained on the sample's nominal events
 against the channel's reference events and saved where the workspace says. An ensemble whose
 stored checksum matches the current inputs and settings is up to date and is not retrained.
-After training, the reweighting closure of each ensemble is computed and reported.
+After training, the reweighting closure of each ensemble is computed and reported. With
+bootstrap replicas (:mod:`nsbi.workspace.replicas`) each ensemble is trained again on every
+replica; with a held-out split (:mod:`nsbi.workspace.holdout`) on the training part only.
 
 Each learned ``shape`` modifier adds two ensembles, :math:`p_j(x|\alpha_k=\pm1)/p_j(x|0)`,
 trained on the varied events against the sample's nominal events (``SAMPLE_NAME_hi`` and
@@ -22,25 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from nsbi.exceptions import InvalidOption
-from nsbi.ratios.diagnostics import (
-    CalibrationCurve,
-    ClosureHistogram,
-    TwoSampleTest,
-    calibration_curve,
-    classifier_two_sample_test,
-    reweighting_closure,
-)
-from nsbi.ratios.ensemble import ensemble_checksum, train_ensemble
-from nsbi.ratios.serialization import (
-    RatioModelError,
-    load_ensemble,
-    read_metadata,
-    save_ensemble,
-)
-from nsbi.ratios.training import TrainingConfig
+from nsbi.ratios.diagnostics import reweighting_closure
+from nsbi.ratios.ensemble import DEFAULT_AGGREGATION, ensemble_checksum, train_ensemble
+from nsbi.ratios.serialization import RatioModelError, read_metadata, save_ensemble
+from nsbi.workflows.ensembles import channel_settings, selected_names
 from nsbi.workspace import Workspace
 from nsbi.workspace.events import ratio_training_pair, sample_events
-from nsbi.workspace.holdout import HELD_OUT, TRAINING, holdout_fraction
 from nsbi.workspace.replicas import (
     REPLICA_SEED_OFFSET,
     bootstrap_events,
@@ -48,15 +36,7 @@ from nsbi.workspace.replicas import (
     replica_path,
 )
 
-__all__ = [
-    "TrainingReport",
-    "train_workspace",
-    "Diagnosis",
-    "diagnose_workspace",
-    "DEFAULT_MEMBERS",
-]
-
-DEFAULT_MEMBERS = 5
+__all__ = ["TrainingReport", "train_workspace"]
 
 
 @dataclass
@@ -82,33 +62,6 @@ class TrainingReport:
                 f"{closure}; median member spread of log r: {self.median_spread:.3f})"
             )
         return text
-
-
-def _channel_settings(
-    channel: dict, members: int | None, device: str | None, overrides: dict | None
-) -> tuple[TrainingConfig, int]:
-    spec = channel.get("training", {})
-    config = TrainingConfig.from_spec(spec, device=device, **(overrides or {}))
-    return config, members or spec.get("members", DEFAULT_MEMBERS)
-
-
-def _selection(workspace: Workspace, only: Sequence[str] | None) -> set[str]:
-    """The ``--only`` names, checked: each must name a sample or an ensemble."""
-    selected = set(only or [])
-    known = set()
-    for channel in workspace.unbinned_channels():
-        for sample in channel["samples"]:
-            known |= {sample["name"], f"{channel['name']}/{sample['name']}"}
-        for ensemble in workspace.ratio_ensembles(channel):
-            known |= {ensemble.label, f"{channel['name']}/{ensemble.label}"}
-    unknown = selected - known
-    if unknown:
-        raise InvalidOption(
-            "--only",
-            f"{', '.join(sorted(unknown))} names no sample or ratio ensemble; the workspace has "
-            + ", ".join(workspace.ensemble_labels() or ["no ratio ensembles"]),
-        )
-    return selected
 
 
 def _sample_selected(channel: dict, sample: dict, selected: set[str]) -> bool:
@@ -140,6 +93,11 @@ def train_workspace(
         overrides: :class:`TrainingConfig` fields that replace the workspace's.
         report: called with each :class:`TrainingReport` as it is made.
     """
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidOption("--device", "cuda, but torch sees no CUDA device")
     reports = []
 
     def emit(result: TrainingReport) -> None:
@@ -147,9 +105,9 @@ def train_workspace(
         if report:
             report(result)
 
-    selected = _selection(workspace, only)
+    selected = selected_names(workspace, only)
     for channel in workspace.unbinned_channels():
-        config, n_members = _channel_settings(channel, members, device, overrides)
+        config, n_members = channel_settings(channel, members, device, overrides)
         wanted = [
             e for e in workspace.ratio_ensembles(channel) if not selected or e.selected_by(selected)
         ]
@@ -201,7 +159,7 @@ def train_workspace(
                 denominator.weights,
                 config,
                 n_members,
-                "mean_log_ratio",
+                DEFAULT_AGGREGATION,
             )
             if not force and path.exists():
                 try:
@@ -247,103 +205,3 @@ def train_workspace(
             )
             emit(result)
     return reports
-
-
-@dataclass
-class Diagnosis:
-    """The diagnostics of one ratio ensemble (``sample``: its label, the sample's name or
-    ``SAMPLE_MODIFIER_SIDE`` for a learned variation)."""
-
-    channel: str
-    sample: str
-    closure: list[ClosureHistogram]
-    two_sample: TwoSampleTest | None
-    calibration: CalibrationCurve
-    spread_quantiles: tuple[float, float, float]
-    held_out: bool = False  # computed on the channel's held-out events
-
-    def lines(self) -> list[str]:
-        head = f"{self.channel}/{self.sample}:" + (" (held-out events)" if self.held_out else "")
-        out = [head]
-        for h in self.closure:
-            out.append(
-                f"  closure {h.observable}: chi2/ndf = {h.chi2:.1f}/{h.ndf} = {h.chi2_per_ndf:.2f}"
-            )
-        if self.two_sample is not None:
-            out.append(
-                f"  two-sample test AUC = {self.two_sample.auc:.4f} (0.5 is ideal; "
-                f"without reweighting {self.two_sample.auc_unweighted_reference:.4f})"
-            )
-        out.append(
-            f"  calibration: max |predicted - observed| = {self.calibration.max_deviation:.4f}"
-        )
-        q = self.spread_quantiles
-        out.append(f"  member spread of log r (16/50/84%): {q[0]:.4f} / {q[1]:.4f} / {q[2]:.4f}")
-        return out
-
-
-def diagnose_workspace(
-    workspace: Workspace,
-    *,
-    only: Sequence[str] | None = None,
-    two_sample: bool = True,
-    seed: int = 0,
-) -> list[Diagnosis]:
-    """Closure, two-sample test, calibration and member spread of every trained ensemble."""
-    results = []
-    selected = _selection(workspace, only)
-    for channel in workspace.unbinned_channels():
-        events = None
-        # with a held-out split, the checks run on events the ensembles never saw
-        part = HELD_OUT if holdout_fraction(channel) > 0 else TRAINING
-        for declared in workspace.ratio_ensembles(channel):
-            if selected and not declared.selected_by(selected):
-                continue
-            if events is None:
-                events = {
-                    s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]
-                }
-            target, reference = ratio_training_pair(workspace, channel, declared, events, part=part)
-            ensemble = load_ensemble(declared.path)
-            log_ref, spread = ensemble.log_ratio_and_spread(reference.features)
-            closure = reweighting_closure(
-                log_ref,
-                reference.features,
-                reference.weights,
-                target.features,
-                target.weights,
-                ensemble.observables,
-            )
-            test = (
-                classifier_two_sample_test(
-                    log_ref,
-                    reference.features,
-                    reference.weights,
-                    target.features,
-                    target.weights,
-                    seed=seed,
-                )
-                if two_sample
-                else None
-            )
-            curve = calibration_curve(
-                None,
-                target.features,
-                target.weights,
-                reference.features,
-                reference.weights,
-                log_ratios=(ensemble.log_ratio(target.features), log_ref),
-            )
-            quantiles = tuple(float(q) for q in np.quantile(spread, [0.16, 0.5, 0.84]))
-            results.append(
-                Diagnosis(
-                    channel["name"],
-                    declared.label,
-                    closure,
-                    test,
-                    curve,
-                    quantiles,
-                    held_out=part == HELD_OUT,
-                )  # fmt: skip
-            )
-    return results
