@@ -16,20 +16,34 @@ __all__ = ["validate_command", "inspect_command"]
 
 @click.command("validate")
 @workspace_argument
-def validate_command(workspace: Path) -> None:
-    """Check WORKSPACE against the nsbi schema and its rules.
+@click.option(
+    "--no-data",
+    is_flag=True,
+    help="Check the JSON only: do not open the ntuples of the unbinned channels.",
+)
+def validate_command(workspace: Path, no_data: bool) -> None:
+    """Check WORKSPACE against the nsbi schema and its rules, and read every ntuple its
+    unbinned channels declare as `nsbi fit` would (trees, branches, types, NaN or infinite
+    values, selections, yields, variations; --no-data skips this).
 
-    Prints 'valid' and exits 0, or prints one line per problem (file, JSON path, value, what
-    was expected) and exits 2.
+    Prints 'valid' and exits 0, or prints one line per problem (file, JSON path or branch,
+    value, what was expected) and exits 2. Ratio models not trained yet, or trained on other
+    events, are warnings.
     """
-    from nsbi.workspace import load
+    from nsbi.workflows.data_check import check_data
+    from nsbi.workspace import Workspace, load
 
     try:
         _, warnings = load(workspace)
+        check = None if no_data else check_data(Workspace.load(workspace))
     except InvalidWorkspace as error:
         fail(error)
-    for warning in warnings:
+    for warning in [*warnings, *(check.warnings() if check else [])]:
         click.echo(f"warning: {workspace}: {warning}", err=True)
+    if check is not None and check.problems:
+        for problem in check.problems:
+            click.echo(f"{workspace}: {problem}", err=True)
+        sys.exit(2)
     click.echo("valid")
 
 

@@ -40,7 +40,6 @@ __all__ = [
     "ModifierSummary",
     "NtupleSummary",
     "ParameterSummary",
-    "RatioModelStatus",
     "SampleSummary",
     "WorkspaceSummary",
     "summarise",
