@@ -9,6 +9,11 @@ link, a device, a FIFO or a socket is refused (:class:`UnsafeOutput`), so ``--ou
 shared folder cannot redirect a write. The results get the permissions the umask gives a new
 file (``0o666 & ~umask``; folders ``0o777 & ~umask``), like any file the user writes, so Dask
 workers and colleagues read them as the umask intends.
+
+A run killed while writing (SIGKILL, power loss) leaves its temporary file or folder
+``.NAME.tmp-HOST-PID-XXXX`` beside the destination, never a half-written destination. The next
+write of the same destination removes the leftovers of processes of this host that no longer
+run (those of live processes, or of other hosts sharing the folder, are left alone).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +33,7 @@ from typing import Any
 
 from nsbi.exceptions import InvalidOption
 
-__all__ = ["atomic_directory", "atomic_path", "write_json", "UnsafeOutput"]
+__all__ = ["atomic_directory", "atomic_path", "write_json", "remove_leftovers", "UnsafeOutput"]
 
 
 class UnsafeOutput(InvalidOption):
@@ -58,6 +65,56 @@ def _refuse_special(path: Path, folder: bool = False) -> None:
         raise UnsafeOutput(path, "a folder" if stat.S_ISDIR(mode) else "a special file")
 
 
+def _prefix(path: Path) -> str:
+    """The temporary names of this process for ``path``: ``.NAME.tmp-HOST-PID-``."""
+    return f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_leftovers(path: str | Path) -> list[Path]:
+    """Remove the temporary files and folders that killed writers of ``path`` left beside it
+    (of this host, whose process no longer runs); return what was removed.
+
+    Example:
+        >>> import tempfile, pathlib, subprocess, sys
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+        ...                       capture_output=True, text=True).stdout.strip()
+        >>> leftover = folder / f".out.json.tmp-{socket.gethostname()}-{dead}-abc.json"
+        >>> _ = leftover.write_text("half")
+        >>> [p.name == leftover.name for p in remove_leftovers(folder / "out.json")]
+        [True]
+    """
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(?P<host>.+)-(?P<pid>\d+)-")
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    host = socket.gethostname()
+    for sibling in path.parent.iterdir():
+        found = pattern.match(sibling.name)
+        if not found or found["host"] != host or _alive(int(found["pid"])):
+            continue
+        try:
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling)
+            else:
+                sibling.unlink()
+        except FileNotFoundError:  # another cleaner was first
+            continue
+        removed.append(sibling)
+    return removed
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
@@ -73,7 +130,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    remove_leftovers(path)
+    handle, name = tempfile.mkstemp(prefix=_prefix(path), suffix=path.suffix, dir=path.parent)
     os.close(handle)
     tmp = Path(name)
     try:
@@ -103,7 +161,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     _refuse_special(path, folder=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
