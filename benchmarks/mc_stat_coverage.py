@@ -27,6 +27,7 @@ the nominal's) and of the propagation (fit time against the nominal fit).
 
     python benchmarks/mc_stat_coverage.py [--toy signal-strength|interference]
         [--sizes 10000 30000 100000] [--draws 10] [--holdout 0.5] [--epochs 12] [--patience 20]
+        [--reference B]
         [--replicas 10] [--datasets 100] [--spread-datasets 10] [--threads 2] [--work results/mc_stat]
 """
 
@@ -114,7 +115,7 @@ def _draw(toy, size, draw, args, x, blocks, directory, mu_true):
     training = {**TRAINING, **{k: v for k, v in vars(args).items() if k in TRAINING and v}}
     path = write_toy_workspace(
         toy, directory, events_per_sample=size, seed=10_000 * size + draw, training=training,
-        poi_bounds=args.bounds, samples=args.samples, reference=("B",),
+        poi_bounds=args.bounds, samples=args.samples, reference=tuple(args.reference),
     )  # fmt: skip
     spec = json.loads(path.read_text())
     spec["channels"][0]["mc_stat"] = {"replicas": args.replicas, "seed": draw}
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
                         help=f"early-stopping patience (default {TRAINING['patience']})")  # fmt: skip
     parser.add_argument("--members", type=int, default=None,
                         help=f"ensemble members (default {TRAINING['members']})")  # fmt: skip
+    parser.add_argument("--reference", nargs="+", default=["B"],
+                        help="the samples pooled into the reference density (default B)")  # fmt: skip
     parser.add_argument("--holdout", type=float, default=0.0,
                         help="hold this fraction of the simulated events out of training "
                         "(the channel's holdout.fraction; 0: none)")  # fmt: skip
@@ -214,7 +217,8 @@ def main(argv=None) -> int:
             x = np.concatenate([own_x, shared_x])
             blocks = own_blocks + [b + len(own_x) for b in shared_blocks]
             with pyhf_torch_backend():
-                directory = args.work / f"{args.toy}_h{args.holdout:g}_n{size}_d{draw}"
+                reference = "".join(args.reference)
+                directory = args.work / f"{args.toy}_{reference}_h{args.holdout:g}_n{size}_d{draw}"
                 rows, seconds, fit_seconds = _draw(toy, size, draw, args, x, blocks, directory,
                                                    args.mu)  # fmt: skip
             for row, block in zip(rows[: len(own_blocks)], own_blocks, strict=True):
@@ -227,6 +231,7 @@ def main(argv=None) -> int:
         entry = _summary(
             args.toy, args.holdout, size, draws, args.datasets, shared_exact, costs, fit_costs
         )
+        entry["reference"] = list(args.reference)
         entry["training"] = {**TRAINING, **{k: v for k, v in vars(args).items()
                                             if k in TRAINING and v}}  # fmt: skip
         table.append(entry)

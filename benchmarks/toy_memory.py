@@ -45,7 +45,7 @@ ON = {"a1": 1, "a2": 1, "a3": 0}  # sample index (0: S, 1: B) of each modifier
 def _workspace(directory: Path, events: int) -> Path:
     toy = InterferenceToy(d=2, nu_signal=100.0, nu_background=2000.0, interference=0.0)
     path = write_toy_workspace(toy, directory, events_per_sample=events, seed=1,
-                               training=TRAINING, poi_bounds=(-2.0, 5.0), samples=("S", "B"),
+                               training=TRAINING, poi_bounds=(0.0, 5.0), samples=("S", "B"),
                                reference=("B",))  # fmt: skip
     for name in ("S", "B", "data"):
         file = directory / "ntuples" / f"{name}.root"

@@ -16,6 +16,7 @@ from nsbi.cli.common import (
     write_outputs,
 )
 from nsbi.cli.options import (
+    allow_stale_option,
     interpolation_option,
     measurement_option,
     output_option,
@@ -78,6 +79,7 @@ __all__ = ["belt_command"]
     help="Order the toys by a learned statistic (a folder from `nsbi train-statistic`) "
     "instead of the profile likelihood ratio; no toy is fitted.",
 )
+@allow_stale_option
 @interpolation_option
 @output_option("the belt")
 @plot_option("the belt and the t distributions (PNG and PDF)")

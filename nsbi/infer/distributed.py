@@ -191,6 +191,7 @@ def _load_model(
     interpolation: dict[str, str],
     sha256: str,
     statistic: str | None = None,
+    allow_stale: bool = False,
 ):
     """The model (or, with a learned ``statistic`` folder, the pair of its
     :class:`~nsbi.sets.WorkspaceSource` and the statistic) of a belt run, built once per
@@ -202,19 +203,27 @@ def _load_model(
                 f"{path} changed since the belt run started (SHA-256 differs); rerun it"
             )
         _MODELS.clear()
-        _MODELS[key] = _build(path, measurement, interpolation, statistic)
+        _MODELS[key] = _build(path, measurement, interpolation, statistic, allow_stale)
     return _MODELS[key]
 
 
-def _build(path: str, measurement: str | None, interpolation: dict, statistic: str | None):
+def _build(
+    path: str,
+    measurement: str | None,
+    interpolation: dict,
+    statistic: str | None,
+    allow_stale: bool = False,
+):
     from nsbi.model import Model
     from nsbi.workspace import Workspace
 
     if statistic is None:
-        return Model.from_workspace(Workspace.load(path), measurement, interpolation)
+        workspace = Workspace.load(path)
+        return Model.from_workspace(workspace, measurement, interpolation, allow_stale=allow_stale)
     from nsbi.sets import WorkspaceSource, load_statistic
 
-    source = WorkspaceSource.from_workspace(path, measurement, interpolation)
+    source = WorkspaceSource.from_workspace(path, measurement, interpolation,
+                                            allow_stale=allow_stale)  # fmt: skip
     learned = load_statistic(statistic)
     if tuple(learned.observables) != tuple(source.observables):
         raise NSBIError(
@@ -240,9 +249,10 @@ def _chunk(
     start: int,
     stop: int,
     key: tuple[int, int],
+    allow_stale: bool = False,
 ) -> tuple[np.ndarray, FitCounts]:
     """One Dask task: the statistic of toys ``start..stop`` of stream ``key`` at ``point``."""
-    loaded = _load_model(path, measurement, interpolation, sha256, statistic)
+    loaded = _load_model(path, measurement, interpolation, sha256, statistic, allow_stale)
     if statistic is not None:
         return learned_toy_statistics(*loaded, np.asarray(point), start, stop, key)
     return toy_statistics(loaded, np.asarray(point), start, stop, key)
@@ -317,6 +327,7 @@ def run_belt(
     client=None,
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
+    allow_stale: bool = False,
 ) -> Belt:
     r"""The Neyman belt of the workspace's POI, its chunks checkpointed under ``checkpoints``
     and run on the Dask ``client`` (``None``: in this process).
@@ -325,7 +336,8 @@ def run_belt(
     ``{"normsys": "code1"}``; default: pyhf's code4 and code4p). ``statistic``: the folder of
     a learned statistic (:func:`nsbi.sets.save_statistic`) to order the toys by instead of
     :math:`t_\mu`; the toys are still drawn at the profiled points, but not fitted.
-    ``on_chunk(g, c)`` is called after each chunk is checkpointed. Returns the belt with the
+    ``on_chunk(g, c)`` is called after each chunk is checkpointed. Ratio models trained on
+    other events than the workspace's are refused unless ``allow_stale``. Returns the belt with the
     observed statistic; ``belt.fallbacks`` counts the toy fits iminuit had to finish and
     ``belt.failed_fits`` the fits that are not valid.
 
@@ -344,9 +356,9 @@ def run_belt(
     interpolation = dict(interpolation or {})
     statistic = None if statistic is None else str(Path(statistic).resolve())
     if statistic is None:
-        model = _build(path, measurement, interpolation, None)
+        model = _build(path, measurement, interpolation, None, allow_stale)
     else:
-        source, learned = loaded = _build(path, measurement, interpolation, statistic)
+        source, learned = loaded = _build(path, measurement, interpolation, statistic, allow_stale)
         model = source.model
     grid = np.asarray(grid, dtype=np.float64)
     if toys < 1 or chunk_size < 1:
@@ -407,7 +419,7 @@ def run_belt(
     def arguments(g: int, start: int, stop: int) -> tuple:
         """What a chunk task needs: plain data, so it pickles cheaply to Dask workers."""
         where = (path, measurement, interpolation, sha256, statistic)
-        return (*where, points[g].tolist(), start, stop, (seed, g))
+        return (*where, points[g].tolist(), start, stop, (seed, g), allow_stale)
 
     try:
         if client is None:

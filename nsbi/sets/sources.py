@@ -168,12 +168,14 @@ class WorkspaceSource:
         measurement: str | None = None,
         interpolation: dict[str, str] | None = None,
         free_range: tuple[float, float] = (0.5, 2.0),
+        allow_stale: bool = False,
     ) -> WorkspaceSource:
         """The source of a workspace (a :class:`~nsbi.workspace.Workspace` or a path) whose only
-        channel is unbinned: its model, reference events and observed events."""
+        channel is unbinned: its model, reference events and observed events (ratio models
+        trained on other events refused unless ``allow_stale``)."""
         if not isinstance(workspace, Workspace):
             workspace = Workspace.load(workspace)
-        model = Model.from_workspace(workspace, measurement, interpolation)
+        model = Model.from_workspace(workspace, measurement, interpolation, allow_stale)
         channel = workspace.channel(model.unbinned[0].name) if model.unbinned else None
         if channel is None or model.binned is not None or len(model.unbinned) != 1:
             return cls(model, np.zeros((0, 1)), ())  # raises the error naming the fix

@@ -147,3 +147,29 @@ def test_belt_errors_name_the_fix():
     belt = neyman_belt(model, [0.0, 1.0], 50, construction="fixed", observed=False)
     with pytest.raises(FitError, match="no observed statistic"):
         belt.interval(0.6827)
+
+
+def test_toys_fitted_in_memory_sized_batches_reach_the_same_minima(histosys_model, monkeypatch):
+    """Batches of 7 (as a small memory budget would give) reach the minima of one batch of 40,
+    and iminuit's (as above); the batch size follows the budget."""
+    from nsbi.infer.batch_fit import TOY_MEMORY_VARIABLE, toy_batch_size
+
+    model = histosys_model
+    toys = generate(model, model.parameter_vector({"mu": 1.0}), 40, key=(4,))
+    whole = fit_toys(model, toys)
+    batched = fit_toys(model, toys, batch_size=7)
+    np.testing.assert_allclose(batched.nll, whole.nll, atol=1e-6)
+    np.testing.assert_allclose(batched.values, whole.values, atol=1e-3)
+    assert batched.converged.all() and len(batched.failed) == 40
+    for row in (0, 13, 39):
+        single = minimize(toys.bind(model, row), errors=False, tolerance=1e-3)
+        assert abs(batched.nll[row] - single.nll) < 1e-5
+    monkeypatch.setenv(TOY_MEMORY_VARIABLE, "1e-6")  # about 1 kB: a few toys per batch
+    small = toy_batch_size(model, 2)
+    monkeypatch.setenv(TOY_MEMORY_VARIABLE, "2e-6")
+    assert toy_batch_size(model, 2) in (2 * small - 1, 2 * small, 2 * small + 1)
+    batched = fit_toys(model, toys)  # batches of `small` toys, from the environment
+    np.testing.assert_allclose(batched.nll, whole.nll, atol=1e-6)
+    monkeypatch.setenv(TOY_MEMORY_VARIABLE, "0")
+    with pytest.raises(FitError, match=TOY_MEMORY_VARIABLE):
+        fit_toys(model, toys)

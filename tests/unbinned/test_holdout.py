@@ -175,3 +175,29 @@ def test_a_fraction_outside_zero_one_is_refused(held_out, fraction):
     bad.write_text(json.dumps(spec))
     result = CliRunner().invoke(cli, ["validate", str(bad)])
     assert result.exit_code == 2 and "holdout" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fit"],
+        ["cls"],
+        ["significance"],
+        ["limit", "--range", "0", "5"],
+        ["belt", "--poi-grid", "0:2:2", "--toys", "20", "--scheduler", "serial"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_stale_models_are_refused_unless_allowed(held_out, tmp_path, command):
+    spec = json.loads(held_out.read_text())
+    spec["channels"][0]["holdout"]["seed"] = 7  # another split: other training events
+    moved = held_out.with_name(f"stale_{command[0]}.json")
+    moved.write_text(json.dumps(spec))
+    extra = ["--checkpoints", str(tmp_path / "c")] if command[0] == "belt" else []
+    refused = CliRunner().invoke(cli, [command[0], str(moved), *command[1:], *extra, "--quiet"])
+    assert refused.exit_code == 2 and "trained on other events" in refused.output, refused.output
+    assert "--allow-stale" in refused.output
+    allowed = CliRunner().invoke(
+        cli, [command[0], str(moved), *command[1:], *extra, "--quiet", "--allow-stale"]
+    )
+    assert allowed.exit_code == 0, allowed.output
