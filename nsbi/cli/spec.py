@@ -31,11 +31,12 @@ def validate_command(workspace: Path, no_data: bool) -> None:
     events, are warnings.
     """
     from nsbi.workflows.data_check import check_data
-    from nsbi.workspace import Workspace, load
+    from nsbi.workspace import Workspace
 
     try:
-        _, warnings = load(workspace)
-        check = None if no_data else check_data(Workspace.load(workspace))
+        ws = Workspace.load(workspace)
+        warnings = ws.warnings
+        check = None if no_data else check_data(ws)
     except InvalidWorkspace as error:
         fail(error)
     for warning in [*warnings, *(check.warnings() if check else [])]:

@@ -53,6 +53,11 @@ def data_problems(workspace: Workspace, channel: dict) -> list[str]:
         >>> [p.split(":")[0].endswith("SBI.root") for p in data_problems(ws, ws.channel("SR"))]
         [True]
     """
+    return _read_channel(workspace, channel)[0]
+
+
+def _read_channel(workspace: Workspace, channel: dict) -> tuple[list[str], dict]:
+    """:func:`data_problems`, and the nominal events of the samples that could be read."""
     problems: list[str] = []
     name = channel["name"]
     events = {}
@@ -104,7 +109,7 @@ def data_problems(workspace: Workspace, channel: dict) -> list[str]:
                         f"{modifier['name']!r}: the {side} variation's sum of weights is "
                         f"{varied.sum_weights:g}; it must be positive"
                     )
-    return problems
+    return problems, events
 
 
 class DataCheck:
@@ -130,9 +135,8 @@ def check_data(workspace: Workspace) -> DataCheck:
     problems: list[str] = []
     models: list[RatioModelStatus] = []
     for channel in workspace.unbinned_channels():
-        found = data_problems(workspace, channel)
+        found, events = _read_channel(workspace, channel)
         problems += found
-        if not found:
-            events = {s["name"]: sample_events(workspace, channel, s) for s in channel["samples"]}
+        if not found:  # the events read once serve the ratio models' checks
             models += ratio_model_statuses(workspace, channel, events, problems)
     return DataCheck(problems, models)
