@@ -34,9 +34,9 @@ the gradient and the Hessian's backward passes: about
 
 .. math::
 
-    m_	ext{toy} pprox 32\ 	ext{bytes} 	imes N_	ext{ref} (J + 2 K)(F + 2)
+    m_\text{toy} \approx 32\ \text{bytes} \times N_\text{ref} (J + 2 K)(F + 2)
 
-(:math:`N_	ext{ref}` reference events over all unbinned channels, :math:`J` samples,
+(:math:`N_\text{ref}` reference events over all unbinned channels, :math:`J` samples,
 :math:`K` per-event shape pairs, :math:`F` free parameters; 92 MB against 72 MB measured for
 60 000 events, two samples, three shape systematics, four parameters). The toys are fitted in
 batches of ``floor(budget / m_toy)``, the budget ``NSBI_TOY_MEMORY_GB`` (default 2 GB) but at

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from nsbi.cli.main import cli
@@ -150,18 +149,24 @@ def _model_digests(workspace: Path) -> dict[str, str]:
     }
 
 
+def _train(workspace: Path, **popen) -> subprocess.Popen:
+    """``nsbi train`` in a fresh process (one thread: every run computes alike)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "nsbi", "train", str(workspace), *popen.pop("args", ["--quiet"])],
+        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+    )  # fmt: skip
+
+
 def test_a_killed_training_resumes_to_the_uninterrupted_result(small_workspace, tmp_path):
     straight = _copy_workspace(small_workspace, tmp_path / "straight")
-    assert CliRunner().invoke(cli, ["train", str(straight), "--quiet"]).exit_code == 0
+    done = _train(straight)
+    assert done.wait() == 0, done.stderr.read()
     expected = _model_digests(straight)
     assert len(expected) == 6  # S and SBI, each nominal and two replicas
 
     killed = _copy_workspace(small_workspace, tmp_path / "killed")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nsbi", "train", str(killed), "--quiet"], cwd=ROOT,
-        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},  # as in-process
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = _train(killed)
     first = killed.parent / "models" / "SR" / "S" / "ensemble.json"
     deadline = time.monotonic() + 600  # a loaded machine is slow
     while not first.exists():
@@ -171,9 +176,10 @@ def test_a_killed_training_resumes_to_the_uninterrupted_result(small_workspace, 
     process.wait()
     partial = _model_digests(killed)
     assert 1 <= len(partial) < 6 and all(expected[k] == v for k, v in partial.items())
-    resumed = CliRunner().invoke(cli, ["train", str(killed)])
-    assert resumed.exit_code == 0, resumed.output
-    assert resumed.output.count("up to date") == len(partial)
+    resumed = _train(killed, args=[])
+    output, errors = resumed.communicate()
+    assert resumed.returncode == 0, errors
+    assert output.count("up to date") == len(partial), output
     assert _model_digests(killed) == expected  # bit-identical weights
     models = killed.parent / "models"
     assert not [p for p in models.rglob(".*") if ".tmp-" in p.name]  # no leftover
